@@ -1,0 +1,217 @@
+//! The one catalogue of outcome codes.
+//!
+//! Every answer routeq gives — an accepted job, a finished route, a refused request — carries one of
+//! these codes. The catalogue owns the HTTP status, the human title and whether the code counts as a
+//! success, so handlers never pick a status by hand and monitoring cannot disagree with clients.
+//! A `fallback` estimate is attached to a *failure* code: it is never a success.
+
+use serde::{Deserialize, Serialize};
+
+/// Every code routeq answers with. The wire form is SCREAMING_SNAKE_CASE (`ROUTE_OK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Code {
+    // --- job states that are not failures ---
+    RouteOk,
+    JobQueued,
+    JobRunning,
+    JobCancelled,
+    // --- the client's request is wrong ---
+    MalformedJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    InvalidField,
+    InvalidParameter,
+    IdempotencyKeyReused,
+    JobNotFound,
+    JobNotCancellable,
+    EndpointNotFound,
+    MethodNotAllowed,
+    // --- the route itself cannot exist ---
+    AddressNotFound,
+    NoRoute,
+    // --- capacity and infrastructure ---
+    RateLimited,
+    QueueSaturated,
+    QueueUnavailable,
+    // --- the external providers ---
+    ProviderError,
+    ProviderUnavailable,
+    ProviderTimeout,
+    JobExpired,
+    // --- our own bug ---
+    InternalError,
+}
+
+impl Code {
+    /// Every code, for documentation and exhaustive tests.
+    pub const ALL: [Code; 24] = [
+        Code::RouteOk,
+        Code::JobQueued,
+        Code::JobRunning,
+        Code::JobCancelled,
+        Code::MalformedJson,
+        Code::UnsupportedMediaType,
+        Code::PayloadTooLarge,
+        Code::InvalidField,
+        Code::InvalidParameter,
+        Code::IdempotencyKeyReused,
+        Code::JobNotFound,
+        Code::JobNotCancellable,
+        Code::EndpointNotFound,
+        Code::MethodNotAllowed,
+        Code::AddressNotFound,
+        Code::NoRoute,
+        Code::RateLimited,
+        Code::QueueSaturated,
+        Code::QueueUnavailable,
+        Code::ProviderError,
+        Code::ProviderUnavailable,
+        Code::ProviderTimeout,
+        Code::JobExpired,
+        Code::InternalError,
+    ];
+
+    /// The HTTP status this code is answered with.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Code::RouteOk => 200,
+            Code::JobQueued | Code::JobRunning => 202,
+            // The job exists and will never hold a route.
+            Code::JobCancelled => 410,
+            Code::MalformedJson | Code::InvalidParameter => 400,
+            Code::UnsupportedMediaType => 415,
+            Code::PayloadTooLarge => 413,
+            Code::InvalidField | Code::IdempotencyKeyReused => 422,
+            Code::AddressNotFound | Code::NoRoute => 422,
+            Code::JobNotFound | Code::EndpointNotFound => 404,
+            Code::JobNotCancellable => 409,
+            Code::MethodNotAllowed => 405,
+            Code::RateLimited => 429,
+            Code::QueueSaturated | Code::QueueUnavailable => 503,
+            Code::ProviderError => 502,
+            Code::ProviderUnavailable => 503,
+            Code::ProviderTimeout | Code::JobExpired => 504,
+            Code::InternalError => 500,
+        }
+    }
+
+    /// A short, stable, human title (the problem+json `title`).
+    pub const fn title(self) -> &'static str {
+        match self {
+            Code::RouteOk => "Route found",
+            Code::JobQueued => "Job queued",
+            Code::JobRunning => "Job running",
+            Code::JobCancelled => "Job cancelled",
+            Code::MalformedJson => "Request body is not valid JSON",
+            Code::UnsupportedMediaType => "Content-Type must be application/json",
+            Code::PayloadTooLarge => "Request body too large",
+            Code::InvalidField => "Request has invalid fields",
+            Code::InvalidParameter => "Invalid query parameter or header",
+            Code::IdempotencyKeyReused => "Idempotency-Key was used with a different request",
+            Code::JobNotFound => "Job not found",
+            Code::JobNotCancellable => "Job is no longer queued and cannot be cancelled",
+            Code::EndpointNotFound => "No such endpoint",
+            Code::MethodNotAllowed => "Method not allowed on this endpoint",
+            Code::AddressNotFound => "Address not found",
+            Code::NoRoute => "No route between the points",
+            Code::RateLimited => "Too many requests",
+            Code::QueueSaturated => "Queue saturated, try again later",
+            Code::QueueUnavailable => "Queue unavailable, try again later",
+            Code::ProviderError => "Route provider failed",
+            Code::ProviderUnavailable => "Route provider unavailable",
+            Code::ProviderTimeout => "Route provider timed out",
+            Code::JobExpired => "Deadline passed before the job could run",
+            Code::InternalError => "Internal error",
+        }
+    }
+
+    /// Whether monitoring counts this code as a success (only a found route is).
+    pub const fn is_success(self) -> bool {
+        matches!(self, Code::RouteOk)
+    }
+
+    /// Whether the job is still pending (queued or running) under this code.
+    pub const fn is_pending(self) -> bool {
+        matches!(self, Code::JobQueued | Code::JobRunning)
+    }
+
+    /// The wire name, as serialised (`ROUTE_OK`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::RouteOk => "ROUTE_OK",
+            Code::JobQueued => "JOB_QUEUED",
+            Code::JobRunning => "JOB_RUNNING",
+            Code::JobCancelled => "JOB_CANCELLED",
+            Code::MalformedJson => "MALFORMED_JSON",
+            Code::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Code::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Code::InvalidField => "INVALID_FIELD",
+            Code::InvalidParameter => "INVALID_PARAMETER",
+            Code::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Code::JobNotFound => "JOB_NOT_FOUND",
+            Code::JobNotCancellable => "JOB_NOT_CANCELLABLE",
+            Code::EndpointNotFound => "ENDPOINT_NOT_FOUND",
+            Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Code::AddressNotFound => "ADDRESS_NOT_FOUND",
+            Code::NoRoute => "NO_ROUTE",
+            Code::RateLimited => "RATE_LIMITED",
+            Code::QueueSaturated => "QUEUE_SATURATED",
+            Code::QueueUnavailable => "QUEUE_UNAVAILABLE",
+            Code::ProviderError => "PROVIDER_ERROR",
+            Code::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
+            Code::ProviderTimeout => "PROVIDER_TIMEOUT",
+            Code::JobExpired => "JOB_EXPIRED",
+            Code::InternalError => "INTERNAL_ERROR",
+        }
+    }
+
+    /// Parses the wire name back (used when reading job records from Redis).
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The problem `type` URI for this code.
+    pub fn type_uri(self) -> String {
+        format!("urn:routeq:code:{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_round_trip_and_match_serde() {
+        for code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+            let json = serde_json::to_string(&code).expect("serialise code");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn only_a_found_route_is_a_success() {
+        let successes: Vec<_> = Code::ALL.into_iter().filter(|c| c.is_success()).collect();
+        assert_eq!(successes, vec![Code::RouteOk]);
+        // A provider failure answers 5xx even when a fallback estimate is attached.
+        assert_eq!(Code::ProviderUnavailable.http_status(), 503);
+        assert_eq!(Code::ProviderTimeout.http_status(), 504);
+        assert_eq!(Code::ProviderError.http_status(), 502);
+    }
+
+    #[test]
+    fn every_status_is_a_valid_http_status() {
+        for code in Code::ALL {
+            let s = code.http_status();
+            assert!((200..600).contains(&s), "{code}: {s}");
+            assert!(!code.title().is_empty());
+        }
+    }
+}

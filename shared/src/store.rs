@@ -1,0 +1,399 @@
+//! Job state changes in Redis. Each change is one Lua script (see `lua/`), invoked with EVALSHA
+//! (EVAL on a script cache miss), so every state change costs one round trip and a crash between
+//! two commands cannot leave half a job.
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use crate::codes::Code;
+use crate::job::{JobState, JobView, Outcome, RouteRequest, Timings, rfc3339_ms};
+use crate::keys::Keys;
+
+/// Why a store operation failed: Redis is unreachable, slow, or answered something unexpected.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("unexpected reply from a script: {0}")]
+    Protocol(String),
+}
+
+struct Scripts {
+    submit: Script,
+    start: Script,
+    complete: Script,
+    cancel: Script,
+}
+
+impl Scripts {
+    fn load() -> Scripts {
+        Scripts {
+            submit: Script::new(include_str!("lua/submit.lua")),
+            start: Script::new(include_str!("lua/start.lua")),
+            complete: Script::new(include_str!("lua/complete.lua")),
+            cancel: Script::new(include_str!("lua/cancel.lua")),
+        }
+    }
+}
+
+/// A job to accept.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub tenant: &'a str,
+    pub request_id: &'a str,
+    pub request: &'a RouteRequest,
+    pub idempotency_key: Option<&'a str>,
+    pub submitted_ms: u64,
+}
+
+/// What happened to a submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Created(String),
+    /// The Idempotency-Key was seen with the same request: this is the original job.
+    Replayed(String),
+    /// The Idempotency-Key was seen with a different request.
+    KeyReused(String),
+    /// The backlog is at its cap.
+    Saturated(u64),
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    Cancelled,
+    NotCancellable(JobState),
+    NotFound,
+}
+
+/// What a worker's start did to one delivered entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    /// Running; the number is the delivery count.
+    Running(u32),
+    /// Already ended elsewhere (or cancelled): acknowledged, nothing to do.
+    AlreadyEnded,
+    /// The record expired: acknowledged, nothing to do.
+    Gone,
+    /// Its deadline had passed: stored as expired, nothing to do.
+    Expired,
+}
+
+/// What a completion did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completed {
+    Stored,
+    /// The job had already ended (a redelivered duplicate): nothing changed.
+    Duplicate,
+    Gone,
+}
+
+/// Lifetimes the store applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// How long a finished job stays readable in Redis, in ms.
+    pub result_ttl_ms: u64,
+}
+
+/// The job store: the command connection, the key space and the scripts.
+#[derive(Clone)]
+pub struct JobStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    retention: Retention,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl std::fmt::Debug for JobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobStore")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobStore {
+    pub fn new(conn: ConnectionManager, keys: Keys, retention: Retention) -> JobStore {
+        JobStore {
+            conn,
+            keys,
+            retention,
+            scripts: std::sync::Arc::new(Scripts::load()),
+        }
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Creates the workers' consumer group if it does not exist (reading from the start of the
+    /// stream, so jobs submitted before any worker ever ran are not skipped).
+    pub async fn ensure_group(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let res: redis::RedisResult<()> = conn
+            .xgroup_create_mkstream(self.keys.jobs_stream(), Keys::GROUP, "0")
+            .await;
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Accepts a job: one script that checks the idempotency key and the backlog cap, appends the
+    /// stream entry and writes the record.
+    pub async fn submit(
+        &self,
+        job: &NewJob<'_>,
+        max_backlog: u64,
+    ) -> Result<Submitted, StoreError> {
+        let deadline_ms = job.submitted_ms + job.request.deadline_ms;
+        let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
+        let mut inv = self.scripts.submit.prepare_invoke();
+        inv.key(self.keys.job(job.id)).key(self.keys.jobs_stream());
+        if let Some(key) = job.idempotency_key {
+            inv.key(self.keys.idempotency(job.tenant, key));
+        }
+        inv.arg(job.id)
+            .arg(job.tenant)
+            .arg(job.request_id)
+            .arg(job.request.canonical_json())
+            .arg(if job.idempotency_key.is_some() {
+                job.request.fingerprint()
+            } else {
+                String::new()
+            })
+            .arg(job.submitted_ms)
+            .arg(deadline_ms)
+            .arg(ttl_ms)
+            .arg(max_backlog)
+            .arg(job.idempotency_key.unwrap_or(""));
+        let mut conn = self.conn.clone();
+        let (status, value): (i64, String) = inv.invoke_async(&mut conn).await?;
+        Ok(match status {
+            1 => Submitted::Created(value),
+            0 => Submitted::Replayed(value),
+            -1 => Submitted::KeyReused(value),
+            -2 => Submitted::Saturated(value.parse().unwrap_or(0)),
+            other => return Err(StoreError::Protocol(format!("submit returned {other}"))),
+        })
+    }
+
+    /// Reads a job record, or `None` when there is no such job for this tenant.
+    pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<JobRecord>, StoreError> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(id)).await?;
+        let Some(record) = JobRecord::from_fields(&fields) else {
+            return Ok(None);
+        };
+        if record.tenant != tenant {
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+
+    /// Cancels a queued job.
+    pub async fn cancel(
+        &self,
+        tenant: &str,
+        id: &str,
+        now_ms: u64,
+    ) -> Result<Cancelled, StoreError> {
+        let outcome = Outcome {
+            detail: "cancelled by the client".into(),
+            result: None,
+            timings: Timings::default(),
+        };
+        let mut conn = self.conn.clone();
+        let (status, state): (i64, String) = self
+            .scripts
+            .cancel
+            .key(self.keys.job(id))
+            .arg(tenant)
+            .arg(now_ms)
+            .arg(self.retention.result_ttl_ms)
+            .arg(self.keys.done_channel())
+            .arg(id)
+            .arg(serde_json::to_string(&outcome).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match status {
+            1 => Cancelled::Cancelled,
+            0 => Cancelled::NotCancellable(
+                JobState::parse(&state)
+                    .ok_or_else(|| StoreError::Protocol(format!("state {state}")))?,
+            ),
+            _ => Cancelled::NotFound,
+        })
+    }
+
+    /// Starts a batch of delivered entries `(job id, entry id)` in one round trip.
+    pub async fn start_batch(
+        &self,
+        entries: &[(&str, &str)],
+        consumer: &str,
+        now_ms: u64,
+    ) -> Result<Vec<Started>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expired = Outcome {
+            detail: "the deadline passed before a worker could start the job".into(),
+            result: None,
+            timings: Timings::default(),
+        };
+        let mut inv = self.scripts.start.prepare_invoke();
+        inv.key(self.keys.jobs_stream());
+        for (job_id, _) in entries {
+            inv.key(self.keys.job(job_id));
+        }
+        inv.arg(Keys::GROUP)
+            .arg(now_ms)
+            .arg(consumer)
+            .arg(self.retention.result_ttl_ms)
+            .arg(self.keys.done_channel())
+            .arg(serde_json::to_string(&expired).unwrap_or_default());
+        for (_, entry_id) in entries {
+            inv.arg(*entry_id);
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<i64> = inv.invoke_async(&mut conn).await?;
+        if replies.len() != entries.len() {
+            return Err(StoreError::Protocol(format!(
+                "start returned {} results for {} entries",
+                replies.len(),
+                entries.len()
+            )));
+        }
+        Ok(replies
+            .into_iter()
+            .map(|r| match r {
+                n if n >= 1 => Started::Running(u32::try_from(n).unwrap_or(u32::MAX)),
+                0 => Started::AlreadyEnded,
+                -2 => Started::Expired,
+                _ => Started::Gone,
+            })
+            .collect())
+    }
+
+    /// Writes a terminal state once, publishes "done" and acknowledges the entry.
+    pub async fn complete(
+        &self,
+        job_id: &str,
+        entry_id: &str,
+        state: JobState,
+        code: Code,
+        outcome: &Outcome,
+        now_ms: u64,
+    ) -> Result<Completed, StoreError> {
+        let mut conn = self.conn.clone();
+        let status: i64 = self
+            .scripts
+            .complete
+            .key(self.keys.job(job_id))
+            .key(self.keys.jobs_stream())
+            .arg(Keys::GROUP)
+            .arg(entry_id)
+            .arg(job_id)
+            .arg(state.as_str())
+            .arg(code.as_str())
+            .arg(serde_json::to_string(outcome).unwrap_or_default())
+            .arg(now_ms)
+            .arg(self.retention.result_ttl_ms)
+            .arg(self.keys.done_channel())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match status {
+            1 => Completed::Stored,
+            0 => Completed::Duplicate,
+            _ => Completed::Gone,
+        })
+    }
+}
+
+/// A job record as stored in its Redis hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: String,
+    pub tenant: String,
+    pub request_id: String,
+    pub request_json: String,
+    pub state: JobState,
+    pub code: Code,
+    pub submitted_ms: u64,
+    pub deadline_ms: u64,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub attempts: u32,
+    pub outcome: Option<Outcome>,
+}
+
+impl JobRecord {
+    /// Parses a hash; `None` when it is empty or not a job record.
+    pub fn from_fields(f: &HashMap<String, String>) -> Option<JobRecord> {
+        let num = |k: &str| f.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Some(JobRecord {
+            id: f.get("id")?.clone(),
+            tenant: f.get("tenant")?.clone(),
+            request_id: f.get("rid").cloned().unwrap_or_default(),
+            request_json: f.get("req").cloned().unwrap_or_default(),
+            state: JobState::parse(f.get("state")?)?,
+            code: Code::parse(f.get("code")?)?,
+            submitted_ms: num("sub"),
+            deadline_ms: num("dl"),
+            started_ms: num("st"),
+            finished_ms: num("fin"),
+            attempts: u32::try_from(num("att")).unwrap_or(u32::MAX),
+            outcome: f.get("out").and_then(|o| serde_json::from_str(o).ok()),
+        })
+    }
+
+    /// The body clients read. `fallback` stays `{}` until a worker attaches an estimate.
+    pub fn view(&self) -> JobView {
+        let empty = || serde_json::Value::Object(Default::default());
+        let (detail, result, timings) = match &self.outcome {
+            Some(o) => (
+                o.detail.clone(),
+                o.result
+                    .as_ref()
+                    .and_then(|r| serde_json::to_value(r).ok())
+                    .unwrap_or_else(empty),
+                o.timings,
+            ),
+            None => (String::new(), empty(), Timings::default()),
+        };
+        JobView {
+            type_uri: self.code.type_uri(),
+            title: self.code.title().to_string(),
+            status: self.code.http_status(),
+            detail,
+            code: self.code,
+            request_id: self.request_id.clone(),
+            id: self.id.clone(),
+            state: self.state,
+            submitted_at: rfc3339_ms(self.submitted_ms),
+            deadline_at: rfc3339_ms(self.deadline_ms),
+            started_at: rfc3339_ms(self.started_ms),
+            finished_at: rfc3339_ms(self.finished_ms),
+            attempts: self.attempts,
+            request: serde_json::from_str(&self.request_json).unwrap_or_else(|_| empty()),
+            result,
+            fallback: empty(),
+            timings,
+            errors: Vec::new(),
+        }
+    }
+}
