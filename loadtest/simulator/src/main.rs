@@ -1,0 +1,93 @@
+//! `routeq-sim`: serves the provider simulator until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use routeq_sim::{SimArgs, Simulator};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A simulator of routeq's external route providers (OSRM, Nominatim, Kakao Mobility, Kakao
+/// Local) with injectable latency and faults. Admin API: /_sim/faults, /_sim/stats, /metrics.
+#[derive(Debug, Parser)]
+#[command(name = "routeq-sim", version)]
+struct Cli {
+    #[command(flatten)]
+    sim: SimArgs,
+    /// Log format.
+    #[arg(long, env = "ROUTEQ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutdown signal received");
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let faults = cli.sim.faults();
+    let kakao_key_required = cli.sim.kakao_key.is_some();
+    let sim = match Simulator::bind(cli.sim).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            tracing::error!(error = %e, "routeq-sim cannot start");
+            eprintln!("routeq-sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(
+        addr = %sim.local_addr(),
+        latency_min_ms = faults.latency_min_ms,
+        latency_max_ms = faults.latency_max_ms,
+        seed = faults.seed,
+        error_rate = faults.error_rate,
+        rate_429 = faults.rate_429,
+        timeout_rate = faults.timeout_rate,
+        malformed_rate = faults.malformed_rate,
+        down = faults.down,
+        quota = ?faults.quota,
+        kakao_key_required,
+        "routeq-sim listening"
+    );
+    match sim.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("routeq-sim stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "routeq-sim server error");
+            ExitCode::FAILURE
+        }
+    }
+}
