@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Makes sure what routeq needs on this machine is installed and running: Redis and PostgreSQL
+# (installed from Debian's packages where missing, started where stopped), and cargo-nextest when
+# it can be had. Safe to run again: it only acts on what is missing.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    $SUDO apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+redis_port_open() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
+pg_port_open() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+
+# --- Redis -------------------------------------------------------------------------------------
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server
+fi
+if ! redis_port_open; then
+  log "starting Redis on 127.0.0.1:6379"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do redis_port_open && break; sleep 0.1; done
+fi
+redis_port_open || { log "Redis did not come up on 127.0.0.1:6379"; exit 1; }
+
+# --- PostgreSQL (the durable record) -----------------------------------------------------------
+if [ "${ROUTEQ_SKIP_POSTGRES:-}" != "1" ]; then
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    apt_install postgresql
+  fi
+  if ! pg_port_open; then
+    log "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+    for _ in $(seq 1 100); do pg_port_open && break; sleep 0.1; done
+  fi
+  pg_port_open || log "warning: PostgreSQL is not listening on 127.0.0.1:5432"
+fi
+
+# --- cargo-nextest (optional: the test script falls back to cargo test) ------------------------
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "cargo-nextest not found; tests will run with cargo test"
+fi
+log "ready"

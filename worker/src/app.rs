@@ -1,0 +1,154 @@
+//! Building and running a worker: check the configuration, bind the metrics listener, then read,
+//! reclaim and work until shutdown; drain within the grace.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::routing::get;
+use routeq_shared::store::{JobStore, Retention};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ProviderKind, WorkerConfig};
+use crate::consumer::{self, Ctx};
+use crate::providers::Providers;
+
+/// A built, ready-to-run worker.
+pub struct Worker {
+    ctx: Arc<Ctx>,
+    pool: deadpool_redis::Pool,
+    metrics_listener: TcpListener,
+}
+
+impl Worker {
+    pub async fn build(cfg: WorkerConfig) -> anyhow::Result<Worker> {
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let keys = cfg.redis.keys()?;
+        let store = JobStore::new(
+            cfg.redis.command_connection()?,
+            keys,
+            Retention {
+                result_ttl_ms: cfg.result_ttl_s * 1000,
+            },
+        );
+        // One dedicated connection for the blocking reads (this process has one reader).
+        let pool = cfg
+            .redis
+            .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
+        let (name, simulated) = match cfg.provider {
+            ProviderKind::Simulator => ("simulator", true),
+            ProviderKind::Osrm => ("osrm", false),
+        };
+        let providers = Providers::new(
+            &cfg.geocoder_url,
+            &cfg.router_url,
+            name,
+            simulated,
+            &cfg.user_agent,
+        )
+        .context("building the HTTP client")?;
+        let consumer = cfg.consumer.clone().unwrap_or_else(default_consumer_name);
+        let metrics_listener = TcpListener::bind(cfg.metrics_listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let ctx = Arc::new(Ctx {
+            store,
+            providers,
+            permits: Arc::new(Semaphore::new(cfg.concurrency)),
+            cfg,
+            consumer,
+            tracker: tokio_util::task::TaskTracker::new(),
+        });
+        Ok(Worker {
+            ctx,
+            pool,
+            metrics_listener,
+        })
+    }
+
+    pub fn consumer_name(&self) -> &str {
+        &self.ctx.consumer
+    }
+
+    pub fn metrics_addr(&self) -> std::io::Result<SocketAddr> {
+        self.metrics_listener.local_addr()
+    }
+
+    /// Works until `shutdown`; then stops reading, lets in-flight jobs finish within the grace
+    /// (what is left stays pending and is reclaimed by the other workers) and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let handle = routeq_shared::telemetry::metrics_handle();
+        let admin = Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let h = handle.clone();
+                    async move {
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            h.render(),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/healthz",
+                get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+            );
+        let admin_token = token.clone();
+        let admin_task = tokio::spawn(async move {
+            let _ = axum::serve(self.metrics_listener, admin)
+                .with_graceful_shutdown(async move { admin_token.cancelled().await })
+                .await;
+        });
+
+        tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, "worker started");
+        let reader = tokio::spawn(consumer::read_loop(
+            self.ctx.clone(),
+            self.pool.clone(),
+            token.clone(),
+        ));
+
+        shutdown.await;
+        tracing::info!("draining: no new reads; finishing jobs in flight");
+        token.cancel();
+        let _ = reader.await;
+        self.ctx.tracker.close();
+        let grace = Duration::from_millis(self.ctx.cfg.shutdown_grace_ms);
+        if tokio::time::timeout(grace, self.ctx.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.ctx.tracker.len(),
+                "shutdown grace elapsed; unfinished jobs stay pending for other workers"
+            );
+        }
+        let _ = admin_task.await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
+
+fn default_consumer_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string());
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{suffix}", std::process::id())
+}
