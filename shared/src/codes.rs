@@ -215,3 +215,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::Code;
+
+    /// docs/api.md's code table must list every code with its status, so the docs cannot drift.
+    #[test]
+    fn the_api_docs_list_every_code_with_its_status() {
+        let docs = include_str!("../../docs/api.md");
+        for code in Code::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.http_status());
+            assert!(docs.contains(&row), "docs/api.md lacks the row {row}");
+        }
+    }
+}
