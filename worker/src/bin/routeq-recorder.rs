@@ -1,0 +1,124 @@
+//! `routeq-recorder`: the database side of routeq, run on its own.
+//!
+//! - `routeq-recorder migrate` applies the SQL files in `migrations/` (a second run is a no-op);
+//! - `routeq-recorder run` drains the records stream into PostgreSQL (workers can do the same
+//!   in-process when they have `--database-url`).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use routeq_shared::connect::RedisArgs;
+use routeq_shared::db::DbArgs;
+use routeq_shared::telemetry::LogArgs;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "routeq-recorder",
+    version,
+    about = "routeq's durable record: migrations and the recorder"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the database migrations (idempotent).
+    Migrate,
+    /// Drain the records stream into PostgreSQL until SIGTERM.
+    Run {
+        #[command(flatten)]
+        redis: RedisArgs,
+        /// Most records written in one statement.
+        #[arg(long, env = "ROUTEQ_RECORDER_BATCH", default_value_t = 500)]
+        batch: usize,
+        /// How long a read blocks for new records, in ms.
+        #[arg(long, env = "ROUTEQ_BLOCK_MS", default_value_t = 1000)]
+        block_ms: u64,
+        /// Records another recorder left unacknowledged this long are taken over, in ms.
+        #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 30_000)]
+        reclaim_idle_ms: u64,
+        /// Consumer name in the `recorders` group (unique per process).
+        #[arg(long, env = "ROUTEQ_CONSUMER")]
+        consumer: Option<String>,
+        /// Apply migrations before draining.
+        #[arg(long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
+        migrate: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    routeq_shared::telemetry::init_logging(&cli.log);
+    let pool = cli
+        .db
+        .pool()
+        .context("--database-url (or ROUTEQ_DATABASE_URL) is required")??;
+    match cli.command {
+        Command::Migrate => {
+            routeq_shared::db::migrate(&pool)
+                .await
+                .context("applying migrations")?;
+            let applied = routeq_shared::db::MIGRATOR.iter().count();
+            tracing::info!(migrations = applied, "database schema is up to date");
+            println!("database schema is up to date ({applied} migrations)");
+            Ok(())
+        }
+        Command::Run {
+            redis,
+            batch,
+            block_ms,
+            reclaim_idle_ms,
+            consumer,
+            migrate,
+        } => {
+            if batch == 0 || block_ms == 0 || reclaim_idle_ms <= block_ms {
+                anyhow::bail!(
+                    "invalid configuration: --batch and --block-ms must be above 0, and --reclaim-idle-ms above --block-ms"
+                );
+            }
+            if migrate {
+                routeq_shared::db::migrate(&pool)
+                    .await
+                    .context("applying migrations")?;
+            }
+            let keys = redis.keys()?;
+            let redis_pool = redis.blocking_pool(Duration::from_millis(block_ms), 1)?;
+            let consumer = consumer.unwrap_or_else(|| {
+                format!(
+                    "recorder-{}-{}",
+                    std::process::id(),
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                )
+            });
+            let token = CancellationToken::new();
+            let cfg = routeq_worker::recorder::RecorderConfig {
+                batch,
+                block_ms,
+                reclaim_idle_ms,
+                consumer,
+            };
+            tracing::info!(consumer = %cfg.consumer, "recorder started");
+            let task = tokio::spawn(routeq_worker::recorder::run(
+                keys,
+                redis_pool,
+                pool,
+                cfg,
+                token.clone(),
+            ));
+            routeq_shared::telemetry::shutdown_signal().await;
+            token.cancel();
+            let _ = task.await;
+            tracing::info!("recorder stopped");
+            Ok(())
+        }
+    }
+}

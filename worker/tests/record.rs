@@ -1,0 +1,653 @@
+//! The durable record in PostgreSQL: every accepted job has exactly one row with its outcome, even
+//! when records are delivered twice, arrive out of order, or PostgreSQL is cut off for a while; GETs
+//! after the Redis TTL answer from the record; geocodes are asked once. Each test uses its own
+//! database (created and dropped here) and its own Redis key prefix.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use routeq_gateway::{Application, GatewayConfig};
+use routeq_shared::db::{self, RecordEvent};
+use routeq_sim::{Provider, SimArgs, SimHandle, Simulator};
+use routeq_worker::{Worker, WorkerConfig};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of its own, dropped at the end.
+struct TestDb {
+    name: String,
+}
+
+impl TestDb {
+    async fn create() -> TestDb {
+        let name = format!(
+            "routeq_t_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let admin = PgPool::connect(PG_ADMIN)
+            .await
+            .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/setup.sh)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create db");
+        admin.close().await;
+        TestDb { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    fn url_via(&self, addr: SocketAddr) -> String {
+        format!("postgres://postgres@{addr}/{}", self.name)
+    }
+
+    async fn pool(&self) -> PgPool {
+        PgPool::connect(&self.url()).await.expect("connect test db")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that the test can cut and restore.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let (cut, _) = tokio::sync::watch::channel(0u64);
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client); // refused: closed at once
+                    continue;
+                }
+                let mut cut_rx = cut2.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {},
+                        _ = cut_rx.changed() => {}, // cut: both sides dropped
+                    }
+                });
+            }
+        });
+        Proxy { addr, up, cut }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Fleet {
+    prefix: String,
+    gateway: SocketAddr,
+    sim: SimHandle,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Fleet {
+    /// A simulator, a gateway that reads history from `gateway_db` and a clean key prefix.
+    async fn start(gateway_db: Option<String>) -> Fleet {
+        let prefix = format!(
+            "{{rec-{}}}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let sim = Simulator::bind(SimArgs::instant())
+            .await
+            .expect("sim")
+            .spawn();
+        let mut cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("gateway config");
+        cfg.db.database_url = gateway_db.map(|u| u.parse().expect("db url"));
+        // Record every acceptance, even those before the first recorder has started.
+        cfg.records = routeq_shared::store::RecordsMode::On;
+        let app = Application::build(cfg).await.expect("gateway");
+        let gateway = app.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let t = shutdown.clone();
+        tokio::spawn(async move { app.run_until(async move { t.cancelled().await }).await });
+        let fleet = Fleet {
+            prefix,
+            gateway,
+            sim,
+            http: reqwest::Client::new(),
+            shutdown,
+        };
+        let until = Instant::now() + Duration::from_secs(5);
+        while fleet
+            .http
+            .get(fleet.url("/readyz"))
+            .send()
+            .await
+            .map(|r| r.status())
+            .ok()
+            != Some(StatusCode::OK)
+        {
+            assert!(Instant::now() < until, "gateway not ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        fleet
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.gateway, path)
+    }
+
+    /// Starts a worker (with its in-process recorder when `db_url` is set); stop it with the token.
+    async fn worker(
+        &self,
+        db_url: Option<&str>,
+        tweak: impl FnOnce(&mut WorkerConfig),
+    ) -> CancellationToken {
+        let mut cfg = WorkerConfig::for_tests(REDIS, &self.prefix, &self.sim.base_url())
+            .expect("worker config");
+        cfg.db.database_url = db_url.map(|u| u.parse().expect("db url"));
+        cfg.db.acquire_timeout_ms = 300;
+        cfg.migrate = db_url.is_some();
+        cfg.block_ms = 200;
+        tweak(&mut cfg);
+        let worker = Worker::build(cfg).await.expect("worker");
+        let token = self.shutdown.child_token();
+        let t = token.clone();
+        tokio::spawn(async move { worker.run_until(async move { t.cancelled().await }).await });
+        token
+    }
+
+    async fn submit(&self, body: &Value) -> String {
+        let res = self
+            .http
+            .post(self.url("/v1/routes"))
+            .json(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let v: Value = res.json().await.expect("json");
+        v["id"].as_str().expect("id").to_string()
+    }
+
+    async fn get(&self, id: &str) -> (StatusCode, String) {
+        let res = self
+            .http
+            .get(self.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get");
+        (res.status(), res.text().await.expect("body"))
+    }
+
+    async fn finished(&self, id: &str) -> (StatusCode, String) {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = self.get(id).await;
+            if status != StatusCode::ACCEPTED {
+                return (status, body);
+            }
+            assert!(Instant::now() < until, "job {id} did not finish: {body}");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    async fn backlog(&self) -> u64 {
+        let mut conn = redis::Client::open(REDIS)
+            .expect("c")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        redis::AsyncCommands::xlen(&mut conn, format!("{}:records", self.prefix))
+            .await
+            .expect("xlen")
+    }
+
+    async fn drained(&self, within: Duration) {
+        let until = Instant::now() + within;
+        while self.backlog().await > 0 {
+            assert!(Instant::now() < until, "records backlog did not drain");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Ok(client) = redis::Client::open(REDIS)
+            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
+        {
+            let pattern = format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"));
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query(&mut conn)
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
+            }
+        }
+    }
+}
+
+fn trip(i: u32) -> Value {
+    json!({"origin": {"lat": 37.49 + f64::from(i) * 0.001, "lon": 127.02}, "destination": {"lat": 37.55, "lon": 126.97}})
+}
+
+async fn rows(pool: &PgPool) -> Vec<(String, String, String, Option<String>)> {
+    sqlx::query_as("SELECT id::text, state, code, outcome::text FROM jobs ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("rows")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_twice_is_a_no_op() {
+    let db = TestDb::create().await;
+    for _ in 0..2 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_routeq-recorder"))
+            .args([
+                "--database-url",
+                &db.url(),
+                "--log-level",
+                "warn",
+                "migrate",
+            ])
+            .output()
+            .expect("run migrate");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let pool = db.pool().await;
+    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(applied as usize, db::MIGRATOR.iter().count());
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('jobs', 'geocodes')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("tables");
+    assert_eq!(tables, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_accepted_job_has_exactly_one_row_with_its_outcome() {
+    let db = TestDb::create().await;
+    let fleet = Fleet::start(Some(db.url())).await;
+    // Jobs accepted before any worker runs: the cancelled one never reaches a worker.
+    let cancelled = fleet.submit(&trip(999)).await;
+    let res = fleet
+        .http
+        .delete(fleet.url(&format!("/v1/routes/{cancelled}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let _w = fleet.worker(Some(&db.url()), |_| {}).await;
+    let mut ids = vec![cancelled.clone()];
+    for i in 0..40 {
+        ids.push(fleet.submit(&trip(i)).await);
+    }
+    let unknown = fleet.submit(&json!({"origin": {"address": "Nowhere 1, Atlantis"}, "destination": {"lat": 37.5, "lon": 127.0}})).await;
+    ids.push(unknown.clone());
+    let mut views = std::collections::HashMap::new();
+    for id in &ids {
+        let (status, body) = fleet.finished(id).await;
+        let v: Value = serde_json::from_str(&body).expect("json");
+        views.insert(id.clone(), (status, v));
+    }
+    fleet.drained(Duration::from_secs(15)).await;
+    let pool = db.pool().await;
+    let rows = rows(&pool).await;
+    assert_eq!(rows.len(), ids.len(), "one row per accepted job");
+    for (id, state, code, outcome) in &rows {
+        let (_, v) = &views[id];
+        assert_eq!(v["state"], state.as_str(), "{id}");
+        assert_eq!(v["code"], code.as_str(), "{id}");
+        assert!(outcome.is_some(), "{id} has its outcome");
+    }
+    let (_, v) = &views[&unknown];
+    assert_eq!(v["code"], "ADDRESS_NOT_FOUND");
+    let (_, v) = &views[&cancelled];
+    assert_eq!(v["state"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_delivered_twice_or_out_of_order_are_one_row() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    db::migrate(&pool).await.expect("migrate");
+    let id = uuid::Uuid::now_v7();
+    let base = |ev: &str, state: &str, code: &str, out: &str, fin: i64| {
+        let mut f = std::collections::HashMap::new();
+        for (k, v) in [
+            ("ev", ev),
+            ("id", &id.to_string()),
+            ("tenant", "default"),
+            ("rid", "r-1"),
+            ("idem", ""),
+            (
+                "req",
+                r#"{"origin":{"lat":1.0,"lon":2.0},"destination":{"lat":1.5,"lon":2.5},"waypoints":[],"profile":"car","deadline_ms":30000}"#,
+            ),
+            ("state", state),
+            ("code", code),
+            ("out", out),
+            ("sub", "1700000000000"),
+            ("dl", "1700000030000"),
+            ("att", "1"),
+            ("wrk", "w1"),
+            ("st", "1700000000100"),
+            ("fin", &fin.to_string()),
+        ] {
+            f.insert(k.to_string(), v.to_string());
+        }
+        RecordEvent::parse(&f).expect("event")
+    };
+    let accepted = base("accepted", "queued", "JOB_QUEUED", "", 0);
+    let finished = base(
+        "finished",
+        "succeeded",
+        "ROUTE_OK",
+        r#"{"detail":"","result":{"provider":"simulator"}}"#,
+        1_700_000_000_300,
+    );
+    // The completion lands first, then the acceptance, then both again (redelivery).
+    db::write_records(&pool, std::slice::from_ref(&finished))
+        .await
+        .expect("write");
+    db::write_records(&pool, std::slice::from_ref(&accepted))
+        .await
+        .expect("write");
+    db::write_records(
+        &pool,
+        &[accepted.clone(), finished.clone(), finished.clone()],
+    )
+    .await
+    .expect("write");
+    let rows = rows(&pool).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].1, "succeeded",
+        "an acceptance never overwrites a finished row"
+    );
+    assert_eq!(rows[0].2, "ROUTE_OK");
+    let (provider, attempts): (String, i32) = sqlx::query_as("SELECT provider, attempts FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .expect("row");
+    assert_eq!(provider, "simulator");
+    assert_eq!(attempts, 1);
+
+    // Through the real stream: an entry appended twice is still one row.
+    let fleet = Fleet::start(None).await;
+    let job = fleet.submit(&trip(1)).await;
+    let mut conn = redis::Client::open(REDIS)
+        .expect("c")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let stream = format!("{}:records", fleet.prefix);
+    let entries: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut conn, &stream)
+            .await
+            .expect("xrange");
+    assert_eq!(
+        entries.ids.len(),
+        1,
+        "the acceptance was recorded by the submit script"
+    );
+    let fields: Vec<(String, String)> = entries.ids[0]
+        .map
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                redis::from_redis_value_ref::<String>(v).expect("text"),
+            )
+        })
+        .collect();
+    let _: String = redis::AsyncCommands::xadd(&mut conn, &stream, "*", &fields)
+        .await
+        .expect("duplicate");
+    let _w = fleet.worker(Some(&db.url()), |_| {}).await;
+    fleet.finished(&job).await;
+    fleet.drained(Duration::from_secs(15)).await;
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM jobs WHERE id = $1::uuid")
+        .bind(&job)
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_off_delays_records_but_loses_none() {
+    let db = TestDb::create().await;
+    db::migrate(&db.pool().await).await.expect("migrate");
+    let proxy = Proxy::start("127.0.0.1:5432".parse().expect("pg addr")).await;
+    let fleet = Fleet::start(None).await;
+    let _w = fleet
+        .worker(Some(&db.url_via(proxy.addr)), |c| c.migrate = false)
+        .await;
+    // Warm up: one job recorded through the proxy.
+    let first = fleet.submit(&trip(0)).await;
+    fleet.finished(&first).await;
+    fleet.drained(Duration::from_secs(10)).await;
+
+    proxy.cut();
+    let mut ids = vec![first];
+    for i in 1..31 {
+        ids.push(fleet.submit(&trip(i)).await);
+    }
+    // Clients still get their results while the database is unreachable.
+    for id in &ids {
+        let (status, _) = fleet.finished(id).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let backlog = fleet.backlog().await;
+    assert!(
+        backlog >= 60,
+        "acceptances and completions wait in Redis: backlog {backlog}"
+    );
+    let res: Value = fleet
+        .http
+        .get(fleet.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert!(res["recorder_backlog"].as_u64().unwrap_or(0) >= 60, "{res}");
+
+    proxy.restore();
+    fleet.drained(Duration::from_secs(30)).await;
+    let pool = db.pool().await;
+    let rows = rows(&pool).await;
+    assert_eq!(rows.len(), ids.len(), "no record lost");
+    assert!(rows.iter().all(|r| r.1 == "succeeded"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_after_the_redis_ttl_answers_from_postgres_with_the_same_body() {
+    let db = TestDb::create().await;
+    let fleet = Fleet::start(Some(db.url())).await;
+    let _w = fleet.worker(Some(&db.url()), |c| c.result_ttl_s = 1).await;
+    let ok = fleet.submit(&trip(3)).await;
+    let failed = fleet.submit(&json!({"origin": {"address": "Nowhere 2, Atlantis"}, "destination": {"lat": 37.5, "lon": 127.0}})).await;
+    let mut before = Vec::new();
+    for id in [&ok, &failed] {
+        before.push(fleet.finished(id).await);
+    }
+    fleet.drained(Duration::from_secs(10)).await;
+    // Wait for the Redis record to expire (TTL 1 s after completion).
+    let mut conn = redis::Client::open(REDIS)
+        .expect("c")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let exists: bool =
+            redis::AsyncCommands::exists(&mut conn, format!("{}:job:{ok}", fleet.prefix))
+                .await
+                .expect("exists");
+        if !exists {
+            break;
+        }
+        assert!(Instant::now() < until, "TTL did not expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (id, (status, body)) in [&ok, &failed].into_iter().zip(before) {
+        let (status_after, body_after) = fleet.get(id).await;
+        assert_eq!(status_after, status, "{id}");
+        let (a, b): (Value, Value) = (
+            serde_json::from_str(&body).expect("a"),
+            serde_json::from_str(&body_after).expect("b"),
+        );
+        assert_eq!(a, b, "the same body after the TTL");
+    }
+    // Unknown ids are still 404, not an error.
+    let (status, _) = fleet.get("01a21000-0000-7000-8000-000000000000").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_geocoded_address_is_not_sent_to_the_provider_twice_even_across_restarts() {
+    let db = TestDb::create().await;
+    let fleet = Fleet::start(None).await;
+    let address = routeq_sim::addresses()[2].name;
+    let body = json!({"origin": {"address": address}, "destination": {"lat": 37.5, "lon": 127.0}});
+    for round in 0..3 {
+        let w = fleet.worker(Some(&db.url()), |_| {}).await;
+        let id = fleet.submit(&body).await;
+        let (status, text) = fleet.finished(&id).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        let v: Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            v["result"]["stops"][0]["cached"],
+            round > 0,
+            "round {round}"
+        );
+        w.cancel(); // a new worker each round: nothing survives in process memory
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(
+        fleet
+            .sim
+            .control()
+            .stats()
+            .providers
+            .get(Provider::Nominatim)
+            .requests(),
+        1
+    );
+    let pool = db.pool().await;
+    let (id, provider, place): (i64, String, String) =
+        sqlx::query_as("SELECT id, provider, provider_place_id FROM geocodes")
+            .fetch_one(&pool)
+            .await
+            .expect("geocode row");
+    assert!(id > 0);
+    assert_eq!(provider, "simulator");
+    assert!(
+        !place.is_empty(),
+        "the provider's id is kept as an attribute"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_recorder_nothing_piles_up_and_records_start_when_one_appears() {
+    let prefix = format!(
+        "{{rec-auto-{}}}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let sim = Simulator::bind(SimArgs::instant())
+        .await
+        .expect("sim")
+        .spawn();
+    let cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("config");
+    assert_eq!(
+        cfg.records,
+        routeq_shared::store::RecordsMode::Auto,
+        "auto is the default"
+    );
+    let app = Application::build(cfg).await.expect("gateway");
+    let addr = app.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let t = shutdown.clone();
+    tokio::spawn(async move { app.run_until(async move { t.cancelled().await }).await });
+    let fleet = Fleet {
+        prefix: prefix.clone(),
+        gateway: addr,
+        sim,
+        http: reqwest::Client::new(),
+        shutdown,
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A worker without a database: no recorder anywhere, so nothing is appended.
+    let w = fleet.worker(None, |_| {}).await;
+    for i in 0..5 {
+        let id = fleet.submit(&trip(i)).await;
+        fleet.finished(&id).await;
+    }
+    assert_eq!(
+        fleet.backlog().await,
+        0,
+        "no recorder: the records stream must not grow"
+    );
+    w.cancel();
+    // A worker with a database brings a recorder: from then on every job is recorded.
+    let db = TestDb::create().await;
+    let _w2 = fleet.worker(Some(&db.url()), |_| {}).await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await; // the gateway notices within 2 s
+    let id = fleet.submit(&trip(42)).await;
+    fleet.finished(&id).await;
+    fleet.drained(Duration::from_secs(10)).await;
+    let (state,): (String,) = sqlx::query_as("SELECT state FROM jobs WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&db.pool().await)
+        .await
+        .expect("the job was recorded");
+    assert_eq!(state, "succeeded");
+}
