@@ -14,13 +14,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ProviderKind, WorkerConfig};
+use crate::config::WorkerConfig;
 use crate::consumer::{self, Ctx};
-use crate::providers::Providers;
+use routeq_shared::deadletters::DeadLetters;
 
 /// A built, ready-to-run worker.
 pub struct Worker {
     ctx: Arc<Ctx>,
+    /// The durable record; the recorder runs in this process when it is set.
+    pg: Option<sqlx::PgPool>,
     pool: deadpool_redis::Pool,
     metrics_listener: TcpListener,
 }
@@ -35,31 +37,40 @@ impl Worker {
             keys,
             Retention {
                 result_ttl_ms: cfg.result_ttl_s * 1000,
+                record: cfg.records == routeq_shared::store::RecordsMode::On,
             },
         );
+        let pg = cfg.db.pool().transpose().context("database URL")?;
+        if cfg.migrate {
+            let pool = pg.as_ref().context("--migrate needs --database-url")?;
+            routeq_shared::db::migrate(pool)
+                .await
+                .context("applying migrations")?;
+        }
         // One dedicated connection for the blocking reads (this process has one reader).
         let pool = cfg
             .redis
             .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
-        let (name, simulated) = match cfg.provider {
-            ProviderKind::Simulator => ("simulator", true),
-            ProviderKind::Osrm => ("osrm", false),
-        };
-        let providers = Providers::new(
-            &cfg.geocoder_url,
-            &cfg.router_url,
-            name,
-            simulated,
-            &cfg.user_agent,
-        )
-        .context("building the HTTP client")?;
+        // Geocoding asks our durable store first (when there is one), then the Redis cache and
+        // the provider chain.
+        let geo_pool = pg.clone();
+        let engine = crate::wiring::engine(&cfg, store.connection(), store.keys(), |inner| {
+            Arc::new(crate::geostore::GeoStore::new(geo_pool, inner))
+        })?;
+        let dead_letters = DeadLetters::new(
+            store.connection(),
+            store.keys().clone(),
+            cfg.result_ttl_s * 1000,
+            cfg.records != routeq_shared::store::RecordsMode::Off,
+        );
         let consumer = cfg.consumer.clone().unwrap_or_else(default_consumer_name);
         let metrics_listener = TcpListener::bind(cfg.metrics_listen)
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
         let ctx = Arc::new(Ctx {
             store,
-            providers,
+            engine,
+            dead_letters,
             permits: Arc::new(Semaphore::new(cfg.concurrency)),
             cfg,
             consumer,
@@ -69,6 +80,7 @@ impl Worker {
             ctx,
             pool,
             metrics_listener,
+            pg,
         })
     }
 
@@ -122,6 +134,41 @@ impl Worker {
             token.clone(),
         ));
 
+        let runs_recorder = self.pg.is_some() && self.ctx.cfg.recorder;
+        if self.ctx.cfg.records == routeq_shared::store::RecordsMode::Auto {
+            if runs_recorder {
+                // Record from the first job: the group this process's recorder drains exists now.
+                if let Err(e) = self.ctx.store.ensure_recorders_group().await {
+                    tracing::warn!(error = %e, "cannot create the recorders group yet");
+                }
+            }
+            let (store, t) = (self.ctx.store.clone(), token.clone());
+            tokio::spawn(async move { store.watch_recorders(t.cancelled_owned()).await });
+        }
+        let recorder = match (&self.pg, self.ctx.cfg.recorder) {
+            (Some(pg), true) => {
+                let cfg = crate::recorder::RecorderConfig {
+                    batch: self.ctx.cfg.recorder_batch,
+                    block_ms: self.ctx.cfg.block_ms,
+                    reclaim_idle_ms: 30_000,
+                    consumer: self.ctx.consumer.clone(),
+                };
+                let redis = self
+                    .ctx
+                    .cfg
+                    .redis
+                    .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
+                Some(tokio::spawn(crate::recorder::run(
+                    self.ctx.store.keys().clone(),
+                    redis,
+                    pg.clone(),
+                    cfg,
+                    token.clone(),
+                )))
+            }
+            _ => None,
+        };
+
         shutdown.await;
         tracing::info!("draining: no new reads; finishing jobs in flight");
         token.cancel();
@@ -136,6 +183,9 @@ impl Worker {
                 left = self.ctx.tracker.len(),
                 "shutdown grace elapsed; unfinished jobs stay pending for other workers"
             );
+        }
+        if let Some(r) = recorder {
+            let _ = r.await;
         }
         let _ = admin_task.await;
         tracing::info!("worker stopped");

@@ -1,6 +1,9 @@
-//! One job's work: resolve its stops (geocoding addresses), then ask for the route, all within the
-//! job's budget. Returns the terminal state, code and outcome to store.
+//! One job's work: resolve its stops (geocoding addresses through the [`AddressResolver`]), then
+//! ask for the route, all within the job's time. Returns the terminal state, code and outcome to
+//! store: a route (`succeeded`), a domain failure (`failed`, 422), or a provider failure —
+//! `fallback` with an estimate when the stops are known and fallbacks are on, else `failed`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -9,7 +12,9 @@ use routeq_shared::job::{
     Coord, JobState, Outcome, Place, ResolvedStop, RouteRequest, RouteResult, Timings,
 };
 
-use crate::providers::{ProviderError, Providers};
+use crate::fallback::{FallbackPolicy, estimate};
+use crate::resolve::AddressResolver;
+use crate::routes::RouteService;
 
 /// What a finished computation stores.
 #[derive(Debug, Clone)]
@@ -19,19 +24,27 @@ pub struct Finished {
     pub outcome: Outcome,
 }
 
-/// Computes a route for `request` before `until`, with each call capped at `call_timeout`.
+/// Everything a computation uses, shared by all jobs of a process.
+pub struct Engine {
+    pub resolver: Arc<dyn AddressResolver>,
+    pub routes: RouteService,
+    pub fallback: FallbackPolicy,
+    /// Shown in results (`simulator`, `osrm`, `kakao`).
+    pub label: &'static str,
+    pub simulated: bool,
+}
+
+/// Computes a route for `request` before `until`.
 pub async fn compute(
-    providers: &Providers,
+    engine: &Engine,
     request: &RouteRequest,
     until: Instant,
-    call_timeout: Duration,
     mut timings: Timings,
 ) -> Finished {
     let started = Instant::now();
     let mut provider_time = Duration::ZERO;
-    let remaining = |now: Instant| until.saturating_duration_since(now).min(call_timeout);
 
-    // 1. Geocode every address stop, concurrently.
+    // 1. Resolve every stop, addresses concurrently.
     let geocode_started = Instant::now();
     let stops: Vec<&Place> = request.stops().collect();
     let lookups = stops.iter().map(|p| async move {
@@ -41,20 +54,19 @@ pub async fn compute(
                 lon: c.lon,
                 address: String::new(),
                 source: "client".into(),
+                cached: false,
             }),
             Place::Address { address } => {
-                let timeout = remaining(Instant::now());
-                if timeout.is_zero() {
-                    return Err(ProviderError::Timeout);
-                }
-                providers
-                    .geocode(address, timeout)
+                engine
+                    .resolver
+                    .resolve(address, until)
                     .await
-                    .map(|c| ResolvedStop {
-                        lat: c.lat,
-                        lon: c.lon,
+                    .map(|r| ResolvedStop {
+                        lat: r.coord.lat,
+                        lon: r.coord.lon,
                         address: address.clone(),
-                        source: providers.name.to_string(),
+                        source: r.source,
+                        cached: r.cached,
                     })
             }
         }
@@ -68,7 +80,13 @@ pub async fn compute(
     for r in resolved {
         match r {
             Ok(s) => resolved_stops.push(s),
-            Err(e) => return failed(e, started, provider_time, timings),
+            Err(e) => {
+                let mut detail = e.detail("the geocoder");
+                if !e.is_domain() {
+                    detail.push_str("; no estimate: a stop's coordinates are unknown");
+                }
+                return failed(e.code(), detail, started, provider_time, timings);
+            }
         }
     }
 
@@ -80,58 +98,72 @@ pub async fn compute(
             lon: s.lon,
         })
         .collect();
-    let timeout = remaining(Instant::now());
-    if timeout.is_zero() {
-        return failed(ProviderError::Timeout, started, provider_time, timings);
-    }
     let route_started = Instant::now();
-    let route = providers.route(&points, request.profile, timeout).await;
+    let (route, served) = engine.routes.route(&points, request.profile, until).await;
     provider_time += route_started.elapsed();
+    timings.compute_us = started.elapsed().as_micros() as u64;
+    timings.provider_us = provider_time.as_micros() as u64;
     match route {
-        Ok(route) => {
-            timings.compute_us = started.elapsed().as_micros() as u64;
-            timings.provider_us = provider_time.as_micros() as u64;
+        Ok(route) => Finished {
+            state: JobState::Succeeded,
+            code: Code::RouteOk,
+            outcome: Outcome {
+                detail: String::new(),
+                result: Some(RouteResult {
+                    distance_m: route.distance_m,
+                    duration_s: route.duration_s,
+                    geometry: route.geometry,
+                    stops: resolved_stops,
+                    provider: engine.label.to_string(),
+                    simulated: engine.simulated,
+                    cache: served.as_str().to_string(),
+                }),
+                fallback: None,
+                timings,
+            },
+        },
+        Err(e) if e.is_domain() || !engine.fallback.enabled => failed(
+            e.code(),
+            e.detail(engine.routes.provider()),
+            started,
+            provider_time,
+            timings,
+        ),
+        Err(e) => {
+            let provider = engine.routes.provider();
             Finished {
-                state: JobState::Succeeded,
-                code: Code::RouteOk,
+                state: JobState::Fallback,
+                code: e.code(),
                 outcome: Outcome {
-                    detail: String::new(),
-                    result: Some(RouteResult {
-                        distance_m: route.distance_m,
-                        duration_s: route.duration_s,
-                        geometry: route.geometry,
-                        stops: resolved_stops,
-                        provider: providers.name.to_string(),
-                        simulated: providers.simulated,
-                    }),
+                    detail: format!(
+                        "{}; an estimate (not a route) is attached under `fallback`",
+                        e.detail(provider)
+                    ),
+                    result: None,
+                    fallback: Some(estimate(&resolved_stops, provider, &engine.fallback)),
                     timings,
                 },
             }
         }
-        Err(e) => failed(e, started, provider_time, timings),
     }
 }
 
 fn failed(
-    e: ProviderError,
+    code: Code,
+    detail: String,
     started: Instant,
     provider_time: Duration,
     mut timings: Timings,
 ) -> Finished {
     timings.compute_us = started.elapsed().as_micros() as u64;
     timings.provider_us = provider_time.as_micros() as u64;
-    let detail = match &e {
-        ProviderError::NotFound => "the geocoder found no such address".to_string(),
-        ProviderError::NoRoute(why) => format!("the directions service found no route: {why}"),
-        ProviderError::Timeout => "a provider call did not answer within its timeout".to_string(),
-        other => other.to_string(),
-    };
     Finished {
         state: JobState::Failed,
-        code: e.code(),
+        code,
         outcome: Outcome {
             detail,
             result: None,
+            fallback: None,
             timings,
         },
     }

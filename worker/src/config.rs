@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 
 use routeq_shared::connect::RedisArgs;
+use routeq_shared::db::DbArgs;
+use routeq_shared::store::RecordsMode;
 use routeq_shared::telemetry::LogArgs;
 
 #[derive(Debug, Clone, clap::Parser)]
@@ -13,6 +15,9 @@ use routeq_shared::telemetry::LogArgs;
     about = "routeq worker: consume route jobs and call the providers"
 )]
 pub struct WorkerArgs {
+    /// An operator command instead of running a worker.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
     #[command(flatten)]
     pub worker: WorkerConfig,
     #[command(flatten)]
@@ -24,14 +29,42 @@ pub struct WorkerArgs {
 pub enum ProviderKind {
     /// The routeq provider simulator (OSRM + Nominatim protocols); results are labelled simulated.
     Simulator,
+    /// The simulator through the Kakao protocols (Kakao Local + Kakao Mobility); labelled
+    /// simulated.
+    SimulatorKakao,
     /// A real OSRM route service and a Nominatim geocoder.
     Osrm,
+    /// Kakao Local (geocoding) and Kakao Mobility (car directions); needs a REST API key.
+    Kakao,
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerConfig {
     #[command(flatten)]
     pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    #[command(flatten)]
+    pub resilience: crate::resilience::ResilienceArgs,
+
+    /// When finished jobs are appended to the records stream for the recorder: `auto` once a
+    /// recorder exists (this worker's own, with --database-url), `on` always, `off` never.
+    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto)]
+    pub records: RecordsMode,
+
+    /// Run a recorder (records stream → PostgreSQL) inside this worker when --database-url is set.
+    #[arg(long, env = "ROUTEQ_RECORDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub recorder: bool,
+
+    /// Most records the recorder writes in one statement.
+    #[arg(long, env = "ROUTEQ_RECORDER_BATCH", default_value_t = 500)]
+    pub recorder_batch: usize,
+
+    /// Apply database migrations at start (they are also applied by `routeq-recorder migrate`).
+    #[arg(long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub migrate: bool,
 
     /// Consumer name in the group; unique per process so XPENDING shows who holds what.
     /// Default: `<hostname>-<pid>-<random>`.
@@ -72,7 +105,7 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_PROVIDER", value_enum, default_value_t = ProviderKind::Simulator)]
     pub provider: ProviderKind,
 
-    /// Base URL of the geocoder (Nominatim protocol).
+    /// Base URL of the geocoder (the simulator; Nominatim; Kakao Local: https://dapi.kakao.com).
     #[arg(
         long,
         env = "ROUTEQ_GEOCODER_URL",
@@ -80,7 +113,8 @@ pub struct WorkerConfig {
     )]
     pub geocoder_url: String,
 
-    /// Base URL of the directions service (OSRM protocol).
+    /// Base URL of the directions service (the simulator; OSRM; Kakao Mobility:
+    /// https://apis-navi.kakaomobility.com).
     #[arg(
         long,
         env = "ROUTEQ_ROUTER_URL",
@@ -157,6 +191,9 @@ impl WorkerConfig {
         if self.reclaim_interval_ms == 0 {
             return Err("--reclaim-interval-ms must be above 0".into());
         }
+        if self.recorder_batch == 0 || self.recorder_batch > 10_000 {
+            return Err("--recorder-batch must be between 1 and 10000".into());
+        }
         if self.max_attempts == 0 {
             return Err("--max-attempts must be at least 1".into());
         }
@@ -168,6 +205,13 @@ impl WorkerConfig {
                 return Err(format!("{flag} must be an http:// or https:// URL"));
             }
         }
+        self.resilience.validate(
+            self.provider,
+            &[
+                ("--geocoder-url", &self.geocoder_url),
+                ("--router-url", &self.router_url),
+            ],
+        )?;
         self.redis.keys().map_err(|e| e.to_string())?;
         Ok(())
     }

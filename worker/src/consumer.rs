@@ -17,9 +17,9 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
 };
 use routeq_shared::Code;
-use routeq_shared::job::{JobState, Outcome, RouteRequest, Timings, now_ms, now_us};
+use routeq_shared::job::{RouteRequest, Timings, now_ms, now_us};
 use routeq_shared::keys::Keys;
-use routeq_shared::store::{Completed, JobStore, Started};
+use routeq_shared::store::{Completed, Delivered, JobStore, Started};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -27,12 +27,13 @@ use tracing::Instrument;
 use crate::compute::compute;
 use crate::config::WorkerConfig;
 use crate::metrics as m;
-use crate::providers::Providers;
+use routeq_shared::deadletters::{DeadLetters, Parked};
 
 /// Everything a job task needs.
 pub struct Ctx {
     pub store: JobStore,
-    pub providers: Providers,
+    pub engine: crate::compute::Engine,
+    pub dead_letters: DeadLetters,
     pub cfg: WorkerConfig,
     pub consumer: String,
     pub permits: Arc<Semaphore>,
@@ -43,6 +44,7 @@ pub struct Ctx {
 struct Entry {
     entry_id: String,
     job_id: String,
+    tenant: String,
     request_id: String,
     submitted_ms: u64,
     deadline_ms: u64,
@@ -57,6 +59,7 @@ impl Entry {
         Some(Entry {
             entry_id: s.id.clone(),
             job_id,
+            tenant: text("t").unwrap_or_default(),
             request_id: text("rid").unwrap_or_default(),
             submitted_ms: text("sub").and_then(|v| v.parse().ok()).unwrap_or(0),
             deadline_ms: text("dl").and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -249,39 +252,31 @@ async fn run_job(ctx: Arc<Ctx>, entry: Entry, attempts: u32, permit: OwnedSemaph
     };
 
     let finished = match &entry.request {
-        _ if attempts > ctx.cfg.max_attempts => crate::compute::Finished {
-            state: JobState::Failed,
-            code: Code::InternalError,
-            outcome: Outcome {
-                detail: format!(
-                    "given up after {attempts} deliveries: the job kept failing to complete"
-                ),
-                result: None,
-                timings,
-            },
-        },
-        Err(why) => crate::compute::Finished {
-            state: JobState::Failed,
-            code: Code::InternalError,
-            outcome: Outcome {
-                detail: format!("the queued request could not be read: {why}"),
-                result: None,
-                timings,
-            },
-        },
-        Ok(request) => {
+        Ok(request) if attempts <= ctx.cfg.max_attempts => {
             // The job's budget: ours, and never past the client's deadline.
             let budget = Duration::from_millis(ctx.cfg.job_budget_ms);
             let to_deadline = Duration::from_millis(entry.deadline_ms.saturating_sub(now_ms()));
             let until = Instant::now() + budget.min(to_deadline);
-            compute(
-                &ctx.providers,
-                request,
-                until,
-                Duration::from_millis(ctx.cfg.call_timeout_ms),
-                timings,
-            )
-            .await
+            compute(&ctx.engine, request, until, timings).await
+        }
+        other => {
+            // A poison job: it kept its workers from completing it, or cannot be read at all.
+            let (label, reason) = match other {
+                Err(why) => (
+                    "unreadable",
+                    format!("the queued request could not be read: {why}"),
+                ),
+                Ok(_) => (
+                    "max_attempts",
+                    format!(
+                        "delivered {attempts} times without completing (--max-attempts {})",
+                        ctx.cfg.max_attempts
+                    ),
+                ),
+            };
+            park(&ctx, &entry, label, &reason).await;
+            metrics::gauge!(m::JOBS_IN_FLIGHT).decrement(1.0);
+            return;
         }
     };
 
@@ -293,8 +288,11 @@ async fn run_job(ctx: Arc<Ctx>, entry: Entry, attempts: u32, permit: OwnedSemaph
         match ctx
             .store
             .complete(
-                &entry.job_id,
-                &entry.entry_id,
+                Delivered {
+                    tenant: &entry.tenant,
+                    job_id: &entry.job_id,
+                    entry_id: &entry.entry_id,
+                },
                 finished.state,
                 finished.code,
                 &finished.outcome,
@@ -332,6 +330,34 @@ async fn run_job(ctx: Arc<Ctx>, entry: Entry, attempts: u32, permit: OwnedSemaph
         None => tracing::error!("could not store the outcome; the entry stays pending for reclaim"),
     }
     metrics::gauge!(m::JOBS_IN_FLIGHT).decrement(1.0);
+}
+
+/// Parks a poison job in the dead-letter stream. If Redis is unreachable the entry stays
+/// pending and is reclaimed (and parked) later.
+async fn park(ctx: &Ctx, entry: &Entry, label: &'static str, reason: &str) {
+    match ctx
+        .dead_letters
+        .park(
+            &entry.job_id,
+            &entry.entry_id,
+            &ctx.consumer,
+            reason,
+            now_ms(),
+        )
+        .await
+    {
+        Ok(Parked::Parked { dead_id }) => {
+            metrics::counter!(m::DEAD_LETTERS, "reason" => label).increment(1);
+            tracing::warn!(%dead_id, reason, "job parked in the dead-letter stream");
+        }
+        Ok(Parked::AlreadyEnded) => {
+            tracing::info!("job had already ended; its stale entry was acknowledged");
+        }
+        Ok(Parked::Gone) => tracing::warn!("job record expired; its entry was acknowledged"),
+        Err(e) => {
+            tracing::error!(error = %e, reason, "could not park the job; the entry stays pending")
+        }
+    }
 }
 
 async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) {

@@ -1,281 +1,17 @@
 //! The walking fleet end to end: a real gateway, real workers (in-process and as processes that are
 //! killed and terminated), the provider simulator as a real HTTP server, and the real Redis —
-//! each test under its own key prefix.
+//! each test under its own key prefix (the harness is in `common/`).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use common::*;
 use reqwest::StatusCode;
-use routeq_gateway::{Application, GatewayConfig};
-use routeq_sim::{FaultPatch, FaultTarget, Provider, SimArgs, SimHandle, Simulator};
-use routeq_worker::{Worker, WorkerConfig};
+use routeq_sim::{FaultPatch, FaultTarget, Provider, SimArgs};
+use routeq_worker::Worker;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-const REDIS: &str = "redis://127.0.0.1:6379";
-
-struct Fleet {
-    prefix: String,
-    gateway: SocketAddr,
-    sim: SimHandle,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-    /// Every id published on the "done" channel, with how many times.
-    done: Arc<Mutex<HashMap<String, u32>>>,
-}
-
-impl Fleet {
-    async fn start(sim_args: SimArgs) -> Fleet {
-        let prefix = format!(
-            "{{fleet-{}}}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let sim = Simulator::bind(sim_args).await.expect("simulator").spawn();
-        let shutdown = CancellationToken::new();
-
-        // Count completions from the start, on our own subscription.
-        let done = Arc::new(Mutex::new(HashMap::new()));
-        let client = redis::Client::open(REDIS).expect("client");
-        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-        pubsub
-            .subscribe(format!("{prefix}:done"))
-            .await
-            .expect("subscribe");
-        let counts = done.clone();
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            loop {
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    m = messages.next() => match m {
-                        Some(m) => {
-                            let id: String = m.get_payload().unwrap_or_default();
-                            *counts.lock().expect("lock").entry(id).or_insert(0) += 1;
-                        }
-                        None => break,
-                    }
-                }
-            }
-        });
-
-        let cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("gateway config");
-        let app = Application::build(cfg).await.expect("gateway");
-        let gateway = app.local_addr().expect("addr");
-        let token = shutdown.clone();
-        tokio::spawn(async move { app.run_until(async move { token.cancelled().await }).await });
-        let fleet = Fleet {
-            prefix,
-            gateway,
-            sim,
-            http: reqwest::Client::new(),
-            shutdown,
-            done,
-        };
-        let until = Instant::now() + Duration::from_secs(5);
-        while fleet
-            .http
-            .get(fleet.url("/readyz"))
-            .send()
-            .await
-            .map(|r| r.status())
-            .ok()
-            != Some(StatusCode::OK)
-        {
-            assert!(Instant::now() < until, "gateway not ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        fleet
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.gateway, path)
-    }
-
-    fn worker_config(&self) -> WorkerConfig {
-        WorkerConfig::for_tests(REDIS, &self.prefix, &self.sim.base_url()).expect("worker config")
-    }
-
-    /// Starts a worker in this process; it stops with the fleet or when `token` is cancelled.
-    async fn worker_in_process(&self, tweak: impl FnOnce(&mut WorkerConfig)) -> CancellationToken {
-        let mut cfg = self.worker_config();
-        tweak(&mut cfg);
-        let worker = Worker::build(cfg).await.expect("worker");
-        let token = self.shutdown.child_token();
-        let t = token.clone();
-        tokio::spawn(async move { worker.run_until(async move { t.cancelled().await }).await });
-        token
-    }
-
-    /// Starts a worker as its own process, with extra flags.
-    fn worker_process(&self, name: &str, extra: &[&str]) -> Proc {
-        let base = self.sim.base_url();
-        let mut args = vec![
-            "--redis-url",
-            REDIS,
-            "--key-prefix",
-            &self.prefix,
-            "--geocoder-url",
-            &base,
-            "--router-url",
-            &base,
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--consumer",
-            name,
-            "--log-level",
-            "warn",
-        ];
-        args.extend_from_slice(extra);
-        Proc(
-            Command::new(env!("CARGO_BIN_EXE_routeq-worker"))
-                .args(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .expect("spawn worker"),
-        )
-    }
-
-    async fn submit(&self, body: &Value) -> String {
-        let res = self
-            .http
-            .post(self.url("/v1/routes"))
-            .json(body)
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-        let v: Value = res.json().await.expect("json");
-        v["id"].as_str().expect("id").to_string()
-    }
-
-    async fn get(&self, id: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .get(self.url(&format!("/v1/routes/{id}")))
-            .send()
-            .await
-            .expect("get");
-        (res.status(), res.json().await.expect("json"))
-    }
-
-    /// Polls until the job is finished (not 202) or `within` passes.
-    async fn finished(&self, id: &str, within: Duration) -> (StatusCode, Value) {
-        let until = Instant::now() + within;
-        loop {
-            let (status, v) = self.get(id).await;
-            if status != StatusCode::ACCEPTED {
-                return (status, v);
-            }
-            assert!(
-                Instant::now() < until,
-                "job {id} not finished in {within:?}: {v}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn done_counts(&self) -> HashMap<String, u32> {
-        self.done.lock().expect("lock").clone()
-    }
-
-    async fn pending_entries(&self) -> u64 {
-        let mut conn = redis::Client::open(REDIS)
-            .expect("c")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("conn");
-        let reply: redis::streams::StreamPendingReply =
-            redis::AsyncCommands::xpending(&mut conn, format!("{}:jobs", self.prefix), "workers")
-                .await
-                .expect("xpending");
-        reply.count() as u64
-    }
-}
-
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Ok(client) = redis::Client::open(REDIS)
-            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-        {
-            let pattern = format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"));
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        }
-    }
-}
-
-fn coords(lat: f64, lon: f64) -> Value {
-    json!({"lat": lat, "lon": lon})
-}
-
-fn seoul_trip() -> Value {
-    json!({"origin": coords(37.4979, 127.0276), "destination": coords(37.5547, 126.9707)})
-}
-
-fn sim_latency(min_ms: u64, max_ms: u64) -> SimArgs {
-    SimArgs {
-        latency_min_ms: min_ms,
-        latency_max_ms: max_ms,
-        ..SimArgs::default()
-    }
-}
-
-fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let until = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < until,
-            "process did not exit within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A child process that is killed if the test ends (or fails) before it exits.
-struct Proc(Child);
-
-impl std::ops::Deref for Proc {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Proc {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinates_and_addresses_are_routed_by_the_simulator() {
@@ -364,6 +100,8 @@ async fn provider_failures_each_end_with_their_code() {
             c.call_timeout_ms = 300;
             c.job_budget_ms = 1_000;
             c.reclaim_idle_ms = 5_000;
+            // Each case must reach the provider: keep the breaker out of the way.
+            c.resilience.breaker_failures = 1_000;
         })
         .await;
     let control = fleet.sim.control();
@@ -394,20 +132,21 @@ async fn provider_failures_each_end_with_their_code() {
         ),
         (
             FaultPatch {
-                rate_429: Some(1.0),
-                ..FaultPatch::default()
-            },
-            503,
-            "PROVIDER_UNAVAILABLE",
-        ),
-        (
-            FaultPatch {
                 timeout_rate: Some(1.0),
                 hang_ms: Some(5_000),
                 ..FaultPatch::default()
             },
             504,
             "PROVIDER_TIMEOUT",
+        ),
+        // Last: its Retry-After (1 s) holds this worker's next calls back.
+        (
+            FaultPatch {
+                rate_429: Some(1.0),
+                ..FaultPatch::default()
+            },
+            503,
+            "PROVIDER_UNAVAILABLE",
         ),
     ];
     for (patch, want_status, want_code) in cases {
@@ -421,8 +160,10 @@ async fn provider_failures_each_end_with_their_code() {
         let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
         assert_eq!(status.as_u16(), want_status, "{patch:?}: {v}");
         assert_eq!(v["code"], want_code, "{patch:?}");
-        assert_eq!(v["state"], "failed");
+        // The stops are coordinates, so the job carries an estimate: a fallback, never a route.
+        assert_eq!(v["state"], "fallback", "{v}");
         assert_eq!(v["result"], json!({}));
+        assert_eq!(v["fallback"]["method"], "great_circle_detour", "{v}");
         assert!(!v["detail"].as_str().expect("detail").is_empty());
     }
     // A provider that is not even listening.
@@ -452,6 +193,7 @@ async fn provider_failures_each_end_with_their_code() {
     let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["code"], "PROVIDER_UNAVAILABLE");
+    assert_eq!(v["state"], "fallback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,8 +241,9 @@ async fn a_worker_killed_with_sigkill_loses_no_job_and_none_completes_twice() {
     let mut victim = fleet.worker_process("victim", &flags);
     let mut survivor = fleet.worker_process("survivor", &flags);
     let mut ids = Vec::new();
-    for _ in 0..40 {
-        ids.push(fleet.submit(&seoul_trip()).await);
+    // Distinct trips: each job makes its own provider call (no cache, no coalescing).
+    for i in 0..40 {
+        ids.push(fleet.submit(&trip(i)).await);
     }
     // Let both workers take jobs, then kill one in the middle of its work.
     tokio::time::sleep(Duration::from_millis(600)).await;

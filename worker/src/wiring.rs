@@ -1,0 +1,85 @@
+//! Assembling the provider side from configuration: adapters → one call chain per provider
+//! (fleet-wide rate limit, breaker, timeout, retry) → caches with fleet-wide coalescing → the
+//! address resolver and the route service → the [`Engine`] every job computes with.
+//!
+//! `front` wraps the resolver (e.g. a durable geocode store consulted before the provider), so
+//! the geocoding step stays one call whatever stands in front of the provider.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use redis::aio::ConnectionManager;
+use routeq_shared::keys::Keys;
+
+use crate::breaker::Breaker;
+use crate::cache::AnswerCache;
+use crate::chain::Chain;
+use crate::compute::Engine;
+use crate::config::WorkerConfig;
+use crate::providers::ProviderSet;
+use crate::ratelimit::RateLimiter;
+use crate::resolve::{AddressResolver, ProviderResolver};
+use crate::routes::RouteService;
+
+/// Builds the engine. `front` receives the cache-and-provider resolver and returns what jobs
+/// call to resolve an address.
+pub fn engine(
+    cfg: &WorkerConfig,
+    conn: ConnectionManager,
+    keys: &Keys,
+    front: impl FnOnce(Arc<dyn AddressResolver>) -> Arc<dyn AddressResolver>,
+) -> anyhow::Result<Engine> {
+    let set = ProviderSet::from_config(cfg).context("building the provider adapters")?;
+    let r = &cfg.resilience;
+    let call_timeout = Duration::from_millis(cfg.call_timeout_ms);
+    let chain = |provider: &'static str, rps: f64| {
+        Arc::new(Chain::new(
+            provider,
+            RateLimiter::new(conn.clone(), keys, provider, rps),
+            Breaker::new(provider, &r.breaker_policy()),
+            r.retry_policy(),
+            call_timeout,
+        ))
+    };
+    let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
+    let route_chain = chain(set.directions.name(), r.router_rps);
+    tracing::info!(
+        geocoder = set.geocoder.name(),
+        directions = set.directions.name(),
+        simulated = set.simulated,
+        geocoder_rps = r.geocoder_rps,
+        router_rps = r.router_rps,
+        "providers configured"
+    );
+    let resolver: Arc<dyn AddressResolver> = Arc::new(ProviderResolver::new(
+        set.geocoder.clone(),
+        geo_chain,
+        AnswerCache::new(
+            "geo",
+            conn.clone(),
+            keys.clone(),
+            Duration::from_secs(r.geocode_cache_ttl_s),
+            r.coalesce,
+        ),
+        set.label,
+    ));
+    let routes = RouteService::new(
+        set.directions.clone(),
+        route_chain,
+        AnswerCache::new(
+            "route",
+            conn,
+            keys.clone(),
+            Duration::from_secs(r.route_cache_ttl_s),
+            r.coalesce,
+        ),
+    );
+    Ok(Engine {
+        resolver: front(resolver),
+        routes,
+        fallback: r.fallback_policy(),
+        label: set.label,
+        simulated: set.simulated,
+    })
+}
