@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what routeq needs on this machine is installed and running: Redis and PostgreSQL
-# (installed from Debian's packages where missing, started where stopped), and cargo-nextest when
-# it can be had. Safe to run again: it only acts on what is missing.
+# (installed from Debian's packages where missing, started where stopped), Prometheus, promtool,
+# nginx and PyYAML for the observability tests and scripts/check_deploy.py, and cargo-nextest
+# when it can be had. Safe to run again: it only acts on what is missing.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -44,6 +45,21 @@ if [ "${ROUTEQ_SKIP_POSTGRES:-}" != "1" ]; then
     for _ in $(seq 1 100); do pg_port_open && break; sleep 0.1; done
   fi
   pg_port_open || log "warning: PostgreSQL is not listening on 127.0.0.1:5432"
+fi
+
+# --- Observability and deployment tools ---------------------------------------------------------
+# prometheus (with promtool) and nginx: the observability tests start a real Prometheus and a real
+# nginx in front of two gateways (never as services: the packages' own daemons are not started
+# here); promtool and PyYAML: scripts/check_deploy.py.
+tools=()
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || tools+=(prometheus)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || tools+=(nginx-light)
+if [ ${#tools[@]} -gt 0 ]; then
+  apt_install "${tools[@]}"
+fi
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  log "installing PyYAML"
+  python3 -m pip install --quiet pyyaml || apt_install python3-yaml
 fi
 
 # --- cargo-nextest (optional: the test script falls back to cargo test) ------------------------

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,12 +31,19 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: JobStore,
+    /// The durable record, read when a job has left Redis (its TTL passed). `None` when unset.
+    pub db: Option<sqlx::PgPool>,
     pub waiters: Waiters,
     pub cfg: GatewayConfig,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     /// Cancelled at shutdown: waiting requests answer with what they have.
     pub shutdown: CancellationToken,
+    pub api_keys: crate::auth::ApiKeys,
+    /// The queue as last sampled (admission control reads it; the request path never samples).
+    pub queue: Arc<crate::sampler::QueueView>,
+    /// Bounds the requests waiting for results at once.
+    pub wait_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::ops::Deref for AppState {
@@ -52,6 +59,8 @@ pub struct Application {
     router: Router,
     state: AppState,
     client: redis::Client,
+    /// The admin listener (/metrics, /healthz, /readyz), when configured apart from the API.
+    admin: Option<TcpListener>,
 }
 
 impl Application {
@@ -66,12 +75,16 @@ impl Application {
             conn,
             keys,
             Retention {
+                record: cfg.records == routeq_shared::store::RecordsMode::On,
                 result_ttl_ms: cfg.result_ttl_s * 1000,
             },
         );
         if let Err(e) = store.ensure_group().await {
             tracing::warn!(error = %e, "could not create the consumer group yet (workers create it too)");
         }
+        let db = cfg.db.pool().transpose().context("database URL")?;
+        let api_keys = crate::auth::ApiKeys::new(store.connection(), store.keys().clone());
+        let (max_waiters, admin_listen) = (cfg.max_waiters, cfg.admin_listen);
         let limits = Limits {
             max_waypoints: cfg.max_waypoints,
             max_address_chars: cfg.max_address_chars,
@@ -84,23 +97,47 @@ impl Application {
             .with_context(|| format!("binding {}", cfg.listen))?;
         let state = AppState(Arc::new(Inner {
             store,
+            db,
             waiters: Waiters::default(),
             cfg,
             limits,
             metrics: routeq_shared::telemetry::metrics_handle(),
             shutdown: CancellationToken::new(),
+            api_keys,
+            queue: Arc::new(crate::sampler::QueueView::default()),
+            wait_slots: Arc::new(tokio::sync::Semaphore::new(max_waiters)),
         }));
-        let router = router(state.clone());
+        let admin = match admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr}"))?,
+            ),
+            None => None,
+        };
+        if state.cfg.auth == crate::auth::AuthMode::Open {
+            tracing::warn!(
+                tenant = %state.cfg.default_tenant,
+                "AUTH IS OFF (--auth open): every request acts as the default tenant. Never expose this gateway; use --auth keys in production."
+            );
+        }
+        let router = router(state.clone(), admin.is_none());
         Ok(Application {
             listener,
             router,
             state,
             client,
+            admin,
         })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The admin listener's address, when one is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets waiting requests answer and
@@ -113,6 +150,25 @@ impl Application {
         let subscriber = tokio::spawn(self.state.waiters.clone().run(
             self.client.clone(),
             self.state.store.keys().done_channel(),
+            token.clone(),
+        ));
+        let admin_task = self.admin.map(|listener| {
+            let router = ops_router(self.state.clone()).layer(axum::middleware::from_fn(observe));
+            let t = token.clone();
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { t.cancelled().await })
+                    .await;
+            })
+        });
+        if self.state.cfg.records == routeq_shared::store::RecordsMode::Auto {
+            let (store, t) = (self.state.store.clone(), token.clone());
+            tokio::spawn(async move { store.watch_recorders(t.cancelled_owned()).await });
+        }
+        let sampler = tokio::spawn(crate::sampler::run(
+            self.state.store.clone(),
+            self.state.queue.clone(),
+            Duration::from_millis(self.state.cfg.sample_interval_ms),
             token.clone(),
         ));
         let grace = Duration::from_millis(self.state.cfg.shutdown_grace_ms);
@@ -131,28 +187,87 @@ impl Application {
         }
         token.cancel();
         let _ = subscriber.await;
+        let _ = sampler.await;
+        if let Some(t) = admin_task {
+            let _ = t.await;
+        }
         tracing::info!("gateway stopped");
         Ok(())
     }
 }
 
-fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/routes", axum::routing::post(routes::submit))
-        .route(
-            "/v1/routes/{id}",
-            get(routes::get_job).delete(routes::cancel_job),
-        )
+/// /metrics, /healthz and /readyz: on the admin listener, or on the public one when none is set.
+fn ops_router(state: AppState) -> Router {
+    Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(routes::metrics))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(routes::not_found_fallback)
-        .with_state(state);
-    api.layer(axum::middleware::from_fn(observe)).layer(
-        tower_http::catch_panic::CatchPanicLayer::custom(panic_response),
-    )
+        .with_state(state)
+}
+
+fn router(state: AppState, with_ops: bool) -> Router {
+    let mut api = Router::new()
+        .route("/v1/routes", axum::routing::post(routes::submit))
+        .route(
+            "/v1/routes/{id}",
+            get(routes::get_job).delete(routes::cancel_job),
+        )
+        // Only the API routes above need a tenant; the operational ones below do not.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
+    api = api
+        .route("/openapi.json", get(routes::openapi_json))
+        .route("/docs", get(routes::docs));
+    if with_ops {
+        api = api
+            .route("/healthz", get(routes::healthz))
+            .route("/readyz", get(routes::readyz))
+            .route("/metrics", get(routes::metrics));
+    }
+    if state.cfg.debug_panic_route {
+        api = api.route("/_debug/panic", get(routes::debug_panic));
+    }
+    let max_header_bytes = state.cfg.max_header_bytes;
+    api.method_not_allowed_fallback(routes::method_not_allowed)
+        .route_layer(axum::middleware::from_fn(tag_route))
+        .fallback(routes::not_found_fallback)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            max_header_bytes,
+            limit_headers,
+        ))
+        .layer(axum::middleware::from_fn(observe))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+}
+
+/// Refuses requests whose headers, all together, exceed the configured size (431).
+async fn limit_headers(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size > limit {
+        let rid = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(String::new()));
+        return ApiError::new(
+            Code::HeadersTooLarge,
+            &rid,
+            format!("request headers must total at most {limit} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Accepts or generates the request id, echoes it, and records request metrics.

@@ -4,19 +4,68 @@
 use std::net::SocketAddr;
 
 use routeq_shared::connect::RedisArgs;
+use routeq_shared::db::DbArgs;
+use routeq_shared::store::RecordsMode;
 use routeq_shared::telemetry::LogArgs;
+
+use crate::auth::AuthMode;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
     name = "routeq-gateway",
     version,
-    about = "routeq HTTP gateway: validate, enqueue, answer"
+    about = "routeq HTTP gateway: validate, enqueue, answer",
+    after_help = "Health probe for containers: `routeq-gateway healthcheck [--url URL]` exits 0 when a running gateway answers 200 on /healthz."
 )]
 pub struct GatewayArgs {
     #[command(flatten)]
     pub gateway: GatewayConfig,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operations besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Manage API keys (stored hashed in Redis under --key-prefix).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Encrypted configuration values (`ENC(...)`).
+    Secret {
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SecretAction {
+    /// Print a new random configuration key (64 hex characters) for ROUTEQ_CONFIG_KEY.
+    Keygen,
+    /// Encrypt a value read from standard input with ROUTEQ_CONFIG_KEY(_FILE); prints ENC(...).
+    Encrypt,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum KeysAction {
+    /// Create a key for a tenant and print it once (it is stored only as a hash).
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Requests per second this tenant may send (0 = the gateway's --tenant-rate-per-s).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        /// Jobs this tenant may have queued at once (0 = the gateway's --tenant-max-queued).
+        #[arg(long, default_value_t = 0)]
+        max_queued: u64,
+    },
+    /// List keys (ids, tenants, limits; never the keys).
+    List,
+    /// Revoke a key by id: requests with it are refused at once.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -25,8 +74,55 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// Address of the admin listener (/metrics, /healthz, /readyz). When set, those endpoints
+    /// are served only there and not on the public listener.
+    #[arg(long, env = "ROUTEQ_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// `keys`: require `Authorization: Bearer <key>`; `open`: no keys, one default tenant (local
+    /// development only).
+    #[arg(long, env = "ROUTEQ_AUTH", value_enum, default_value_t = AuthMode::Open)]
+    pub auth: AuthMode,
+
+    /// Requests per second a tenant may send, unless its key says otherwise (0 = unlimited).
+    #[arg(long, env = "ROUTEQ_TENANT_RATE_PER_S", default_value_t = 0)]
+    pub tenant_rate_per_s: u64,
+
+    /// Jobs a tenant may have queued at once, unless its key says otherwise (0 = unlimited).
+    #[arg(long, env = "ROUTEQ_TENANT_MAX_QUEUED", default_value_t = 0)]
+    pub tenant_max_queued: u64,
+
+    /// Most requests waiting for a result at once in this gateway; beyond it, waits answer at once.
+    #[arg(long, env = "ROUTEQ_MAX_WAITERS", default_value_t = 10_000)]
+    pub max_waiters: usize,
+
+    /// The whole request body must arrive within this many ms (slow-trickle bodies are cut off).
+    #[arg(long, env = "ROUTEQ_BODY_DEADLINE_MS", default_value_t = 5_000)]
+    pub body_deadline_ms: u64,
+
+    /// Largest total size of the request headers, in bytes.
+    #[arg(long, env = "ROUTEQ_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Refuse new jobs (503) when the measured backlog predicts they cannot start before their
+    /// deadline.
+    #[arg(long, env = "ROUTEQ_ADMISSION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub admission: bool,
+
+    /// Backlog below which admission control never refuses (its prediction needs a backlog).
+    #[arg(long, env = "ROUTEQ_ADMISSION_MIN_BACKLOG", default_value_t = 100)]
+    pub admission_min_backlog: u64,
+
     #[command(flatten)]
     pub redis: RedisArgs,
+
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// When accepted jobs are appended to the records stream for the recorder: `auto` once a
+    /// recorder exists, `on` always, `off` never.
+    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto)]
+    pub records: RecordsMode,
 
     /// Tenant every job belongs to while API keys are off.
     #[arg(long, env = "ROUTEQ_DEFAULT_TENANT", default_value = "default")]
@@ -68,6 +164,14 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_MAX_BACKLOG", default_value_t = 1_000_000)]
     pub max_backlog: u64,
 
+    /// Adds GET /_debug/panic, which panics, to prove panics are contained (tests only).
+    #[arg(long, env = "ROUTEQ_DEBUG_PANIC_ROUTE", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
+    pub debug_panic_route: bool,
+
+    /// How often the queue is sampled for metrics, in ms.
+    #[arg(long, env = "ROUTEQ_SAMPLE_INTERVAL_MS", default_value_t = 1_000)]
+    pub sample_interval_ms: u64,
+
     /// How long in-flight requests may take to finish after SIGTERM, in ms.
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -102,6 +206,18 @@ impl GatewayConfig {
         }
         if self.max_body_bytes < 256 {
             return Err("--max-body-bytes must be at least 256".into());
+        }
+        if self.body_deadline_ms == 0 || self.max_header_bytes < 1024 || self.max_waiters == 0 {
+            return Err("--body-deadline-ms and --max-waiters must be above 0, --max-header-bytes at least 1024".into());
+        }
+        if self
+            .admin_listen
+            .is_some_and(|a| a == self.listen && a.port() != 0)
+        {
+            return Err("--admin-listen must differ from --listen".into());
+        }
+        if self.sample_interval_ms < 100 {
+            return Err("--sample-interval-ms must be at least 100".into());
         }
         if self.max_address_chars == 0 {
             return Err("--max-address-chars must be above 0".into());

@@ -6,10 +6,13 @@
 //! a load balancer.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
+pub mod sampler;
 pub mod validate;
 pub mod waiters;
 

@@ -13,23 +13,62 @@ use routeq_shared::problem::FieldError;
 use routeq_shared::store::{Cancelled, JobRecord, NewJob, StoreError, Submitted};
 
 use crate::app::AppState;
+use crate::auth::Tenant;
 use crate::error::{ApiError, RequestId, job_response};
 use crate::metrics as m;
 use crate::validate;
+#[allow(unused_imports)]
+use routeq_shared::job::JobView;
+#[allow(unused_imports)]
+use routeq_shared::problem::Problem;
 
 /// `POST /v1/routes`: validate, enqueue, answer 202 (or the finished job with `Prefer: wait=N`).
+#[utoipa::path(
+    post,
+    path = "/v1/routes",
+    tag = "routes",
+    summary = "Submit a route job",
+    description = "Validates and enqueues a route job and answers 202 with its Location. With `Prefer: wait=N` the request is held up to N seconds and answers with the finished job. A retry with the same `Idempotency-Key` and request returns the original job.",
+    request_body(content = crate::openapi::SubmitRoute, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; a retry with the same key and request returns the same job"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240): hold the request up to N seconds for the result"),
+        ("X-Request-Id" = Option<String>, Header, description = "Echoed on the response and stored with the job"),
+    ),
+    responses(
+        (status = 200, description = "`ROUTE_OK`: the job finished in time with a route (with `Prefer: wait`, or a replay of a finished job)", body = JobView),
+        (status = 202, description = "`JOB_QUEUED`, `JOB_RUNNING`: accepted; poll the Location", body = JobView,
+            headers(("Location" = String, description = "/v1/routes/{id}"), ("Retry-After" = u64, description = "Seconds before polling again"))),
+        (status = 400, description = "`MALFORMED_JSON`, `INVALID_PARAMETER` (a bad Idempotency-Key)", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "`REQUEST_TIMEOUT`: the body did not arrive within --body-deadline-ms", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: send application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`, `TENANT_QUEUE_FULL`: see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`JOB_CANCELLED`: the job was cancelled and will never hold a route", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`INVALID_FIELD`, `IDEMPOTENCY_KEY_REUSED`, `ADDRESS_NOT_FOUND`, `NO_ROUTE`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`PROVIDER_ERROR`; a `fallback` estimate may be attached", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`PROVIDER_UNAVAILABLE` (a `fallback` estimate may be attached), `QUEUE_UNAVAILABLE`, `STORE_UNAVAILABLE`, `QUEUE_SATURATED`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`PROVIDER_TIMEOUT` (a `fallback` estimate may be attached), `JOB_EXPIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHORIZED`: no valid `Authorization: Bearer` key (with --auth keys)", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "`HEADERS_TOO_LARGE`: request headers over --max-header-bytes", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`INTERNAL_ERROR`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn submit(
     State(app): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let outcome = submit_inner(&app, &rid, &headers, body).await;
+    let outcome = submit_inner(&app, &rid, &tenant, &headers, body).await;
     let label = match &outcome {
         Ok((_, label)) => *label,
         Err(e) => match e.code {
             Code::IdempotencyKeyReused => "key_reused",
             Code::QueueSaturated => "saturated",
+            Code::TenantQueueFull => "tenant_full",
+            Code::RateLimited => "rate_limited",
             Code::QueueUnavailable => "unavailable",
             _ => "invalid",
         },
@@ -41,13 +80,14 @@ pub async fn submit(
 async fn submit_inner(
     app: &AppState,
     rid: &RequestId,
+    tenant: &Tenant,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(Response, &'static str), ApiError> {
     require_json(headers, rid)?;
     let idempotency_key = idempotency_key(headers, rid)?;
     let wait = prefer_wait(headers, app.cfg.max_wait_s);
-    let bytes = read_body(body, app.cfg.max_body_bytes, rid).await?;
+    let bytes = read_body(body, app.cfg.max_body_bytes, app.cfg.body_deadline_ms, rid).await?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             Code::MalformedJson,
@@ -64,8 +104,10 @@ async fn submit_inner(
         .fields(errors)
     })?;
 
+    admit(app, &request, rid)?;
     let id = uuid::Uuid::now_v7().to_string();
-    let tenant = app.cfg.default_tenant.as_str();
+    let tenant_cap = tenant.max_queued;
+    let tenant = tenant.id.as_str();
     let submitted_ms = now_ms();
     let job = NewJob {
         id: &id,
@@ -74,6 +116,7 @@ async fn submit_inner(
         request: &request,
         idempotency_key: idempotency_key.as_deref(),
         submitted_ms,
+        max_open: tenant_cap,
     };
     let submitted = app
         .store
@@ -95,6 +138,14 @@ async fn submit_inner(
                 "reused",
                 "send a new key for a new request",
             )]));
+        }
+        Submitted::TenantFull(open) => {
+            return Err(ApiError::new(
+                Code::TenantQueueFull,
+                rid,
+                format!("this tenant already has {open} unfinished jobs, its limit"),
+            )
+            .retry_after(1));
         }
         Submitted::Saturated(backlog) => {
             tracing::warn!(request_id = %rid.0, backlog, "queue saturated; job refused");
@@ -154,15 +205,70 @@ async fn submit_inner(
     Ok((job_response(&record.view(), out_headers), label))
 }
 
+/// Admission control: refuse a job the measured backlog predicts cannot start before its deadline.
+fn admit(
+    app: &AppState,
+    request: &routeq_shared::job::RouteRequest,
+    rid: &RequestId,
+) -> Result<(), ApiError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if !app.cfg.admission || !app.queue.sampled.load(Relaxed) {
+        return Ok(());
+    }
+    let backlog = app.queue.length.load(Relaxed);
+    let wait_ms = app.queue.predicted_wait_ms.load(Relaxed);
+    if backlog >= app.cfg.admission_min_backlog && wait_ms > request.deadline_ms {
+        tracing::warn!(request_id = %rid.0, backlog, predicted_wait_ms = wait_ms, "job refused by admission control");
+        return Err(ApiError::new(
+            Code::QueueSaturated,
+            rid,
+            format!(
+                "{backlog} jobs are queued and the predicted wait ({} s) exceeds this job's deadline ({} s)",
+                wait_ms / 1000,
+                request.deadline_ms / 1000
+            ),
+        )
+        .retry_after((wait_ms / 1000).clamp(1, 60)));
+    }
+    Ok(())
+}
+
 /// `GET /v1/routes/{id}[?wait=N]`.
+#[utoipa::path(
+    get,
+    path = "/v1/routes/{id}",
+    tag = "routes",
+    summary = "Read a job",
+    description = "202 while the job is queued or running, then the finished job with the status of its code. `?wait=N` long-polls up to N seconds. Another tenant's job answers exactly like an unknown one.",
+    params(
+        ("id" = String, Path, description = "The job id"),
+        ("wait" = Option<f64>, Query, minimum = 0, maximum = 60, description = "Seconds to wait for the job to finish"),
+    ),
+    responses(
+        (status = 200, description = "`ROUTE_OK`: the route", body = JobView),
+        (status = 202, description = "`JOB_QUEUED`, `JOB_RUNNING`", body = JobView, headers(("Retry-After" = u64, description = "Seconds before polling again"))),
+        (status = 400, description = "`INVALID_PARAMETER`: a bad or unknown query parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`JOB_NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`JOB_CANCELLED`: the job was cancelled and will never hold a route", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`INVALID_FIELD`, `IDEMPOTENCY_KEY_REUSED`, `ADDRESS_NOT_FOUND`, `NO_ROUTE`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`PROVIDER_ERROR`; a `fallback` estimate may be attached", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`PROVIDER_UNAVAILABLE` (a `fallback` estimate may be attached), `QUEUE_UNAVAILABLE`, `STORE_UNAVAILABLE`, `QUEUE_SATURATED`", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`PROVIDER_TIMEOUT` (a `fallback` estimate may be attached), `JOB_EXPIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHORIZED`: no valid `Authorization: Bearer` key (with --auth keys)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`: this tenant exceeded its request rate; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "`HEADERS_TOO_LARGE`: request headers over --max-header-bytes", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`INTERNAL_ERROR`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_job(
     State(app): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let wait = query_wait(query.as_deref(), app.cfg.max_wait_s, &rid)?;
-    let tenant = app.cfg.default_tenant.as_str();
+    let tenant = tenant.id.as_str();
     if !plausible_id(&id) {
         return Err(not_found(&rid));
     }
@@ -171,6 +277,10 @@ pub async fn get_job(
         _ => app.store.get(tenant, &id).await,
     }
     .map_err(|e| ApiError::queue_unavailable(&rid, &e))?;
+    let record = match record {
+        Some(r) => Some(r),
+        None => from_history(&app, tenant, &id, &rid).await?,
+    };
     match record {
         Some(r) => Ok(job_response(&r.view(), HeaderMap::new())),
         None => Err(not_found(&rid)),
@@ -178,15 +288,34 @@ pub async fn get_job(
 }
 
 /// `DELETE /v1/routes/{id}`: cancel a queued job (204), idempotently.
+#[utoipa::path(
+    delete,
+    path = "/v1/routes/{id}",
+    tag = "routes",
+    summary = "Cancel a queued job",
+    description = "Cancels a job no worker has started; cancelling a cancelled job again is also 204.",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 404, description = "`JOB_NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`JOB_NOT_CANCELLABLE`: the job is running or has ended", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHORIZED`: no valid `Authorization: Bearer` key (with --auth keys)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`: this tenant exceeded its request rate; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 431, description = "`HEADERS_TOO_LARGE`: request headers over --max-header-bytes", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`INTERNAL_ERROR`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn cancel_job(
     State(app): State<AppState>,
     Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     if !plausible_id(&id) {
         return Err(not_found(&rid));
     }
-    let tenant = app.cfg.default_tenant.as_str();
+    let tenant = tenant.id.as_str();
     match app
         .store
         .cancel(tenant, &id, now_ms())
@@ -218,13 +347,20 @@ pub async fn readyz(
     State(app): State<AppState>,
     Extension(rid): Extension<RequestId>,
 ) -> Result<Response, ApiError> {
-    let ping = tokio::time::timeout(Duration::from_secs(1), app.store.ping()).await;
+    let ping = tokio::time::timeout(Duration::from_secs(1), async {
+        app.store.ping().await?;
+        app.store.records_backlog().await
+    })
+    .await;
     match ping {
-        Ok(Ok(())) if app.waiters.is_subscribed() => Ok(axum::Json(
-            serde_json::json!({"status": "ready", "redis": "ok", "subscription": "ok"}),
-        )
+        Ok(Ok(backlog)) if app.waiters.is_subscribed() => Ok(axum::Json(serde_json::json!({
+            "status": "ready",
+            "redis": "ok",
+            "subscription": "ok",
+            "recorder_backlog": backlog,
+        }))
         .into_response()),
-        Ok(Ok(())) => Err(ApiError::new(
+        Ok(Ok(_)) => Err(ApiError::new(
             Code::QueueUnavailable,
             &rid,
             "the completion subscription is not live",
@@ -258,6 +394,21 @@ pub async fn method_not_allowed(Extension(rid): Extension<RequestId>) -> ApiErro
     )
 }
 
+/// A job that left Redis (its TTL passed) is read from its durable record, with the same body.
+async fn from_history(
+    app: &AppState,
+    tenant: &str,
+    id: &str,
+    rid: &RequestId,
+) -> Result<Option<JobRecord>, ApiError> {
+    let Some(db) = &app.db else { return Ok(None) };
+    routeq_shared::db::get_job(db, tenant, id).await.map_err(|e| {
+        tracing::warn!(request_id = %rid.0, job_id = %id, error = %e, "job history unavailable");
+        ApiError::new(Code::StoreUnavailable, rid, "the job is not in the queue and its history cannot be read now")
+            .retry_after(1)
+    })
+}
+
 fn not_found(rid: &RequestId) -> ApiError {
     ApiError::new(Code::JobNotFound, rid, "no such job")
 }
@@ -275,6 +426,11 @@ async fn wait_for(
     id: &str,
     timeout: Duration,
 ) -> Result<Option<JobRecord>, StoreError> {
+    // A bounded number of requests wait at once; beyond it, answer with the job as it is.
+    let Ok(_slot) = app.wait_slots.clone().try_acquire_owned() else {
+        metrics::counter!(m::WAITS_REFUSED).increment(1);
+        return app.store.get(tenant, id).await;
+    };
     let guard = app.waiters.register(id);
     let until = Instant::now() + timeout;
     loop {
@@ -408,7 +564,12 @@ fn query_wait(
     Ok(wait)
 }
 
-async fn read_body(body: Body, limit: usize, rid: &RequestId) -> Result<Bytes, ApiError> {
+async fn read_body(
+    body: Body,
+    limit: usize,
+    deadline_ms: u64,
+    rid: &RequestId,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
@@ -421,7 +582,18 @@ async fn read_body(body: Body, limit: usize, rid: &RequestId) -> Result<Bytes, A
             format!("at most {limit} bytes"),
         )])
     };
-    match axum::body::to_bytes(body, limit).await {
+    let read = tokio::time::timeout(
+        Duration::from_millis(deadline_ms),
+        axum::body::to_bytes(body, limit),
+    );
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            Code::RequestTimeout,
+            rid,
+            format!("the body did not arrive within {deadline_ms} ms"),
+        ));
+    };
+    match read {
         Ok(b) => Ok(b),
         Err(e) => {
             let inner = e.into_inner();
@@ -443,4 +615,25 @@ async fn read_body(body: Body, limit: usize, rid: &RequestId) -> Result<Bytes, A
             }
         }
     }
+}
+
+/// `GET /openapi.json`: the API description.
+pub async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::json(),
+    )
+}
+
+/// `GET /docs`: the API description rendered by a page that loads nothing from elsewhere.
+pub async fn docs() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        crate::openapi::DOCS_HTML,
+    )
+}
+
+/// `GET /_debug/panic` (only with the hidden --debug-panic-route): proves a panic becomes a 500.
+pub async fn debug_panic() -> Response {
+    panic!("forced panic (--debug-panic-route)")
 }

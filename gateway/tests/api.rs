@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use routeq_gateway::{Application, GatewayConfig};
 use routeq_shared::Code;
 use routeq_shared::connect::RedisArgs;
-use routeq_shared::job::{JobState, Outcome, Timings, now_ms};
+use routeq_shared::job::{JobState, Outcome, now_ms};
 use routeq_shared::keys::Keys;
-use routeq_shared::store::{JobStore, Retention, Started};
+use routeq_shared::store::{Delivered, JobStore, Retention, Started};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +86,7 @@ impl TestApp {
             args.keys().expect("keys"),
             Retention {
                 result_ttl_ms: 60_000,
+                record: false,
             },
         )
     }
@@ -117,13 +118,19 @@ impl TestApp {
             .await
             .expect("start");
         assert_eq!(started, vec![Started::Running(1)]);
-        let outcome = Outcome {
-            detail: String::new(),
-            result: None,
-            timings: Timings::default(),
-        };
+        let outcome = Outcome::detail("");
         store
-            .complete(&job_id, &entry.id, state, code, &outcome, now_ms())
+            .complete(
+                Delivered {
+                    tenant: "default",
+                    job_id: &job_id,
+                    entry_id: &entry.id,
+                },
+                state,
+                code,
+                &outcome,
+                now_ms(),
+            )
             .await
             .expect("complete");
         job_id

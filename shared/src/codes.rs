@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Every code routeq answers with. The wire form is SCREAMING_SNAKE_CASE (`ROUTE_OK`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Code {
     // --- job states that are not failures ---
@@ -22,6 +22,9 @@ pub enum Code {
     PayloadTooLarge,
     InvalidField,
     InvalidParameter,
+    Unauthorized,
+    RequestTimeout,
+    HeadersTooLarge,
     IdempotencyKeyReused,
     JobNotFound,
     JobNotCancellable,
@@ -32,8 +35,10 @@ pub enum Code {
     NoRoute,
     // --- capacity and infrastructure ---
     RateLimited,
+    TenantQueueFull,
     QueueSaturated,
     QueueUnavailable,
+    StoreUnavailable,
     // --- the external providers ---
     ProviderError,
     ProviderUnavailable,
@@ -45,7 +50,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 29] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -55,6 +60,9 @@ impl Code {
         Code::PayloadTooLarge,
         Code::InvalidField,
         Code::InvalidParameter,
+        Code::Unauthorized,
+        Code::RequestTimeout,
+        Code::HeadersTooLarge,
         Code::IdempotencyKeyReused,
         Code::JobNotFound,
         Code::JobNotCancellable,
@@ -63,8 +71,10 @@ impl Code {
         Code::AddressNotFound,
         Code::NoRoute,
         Code::RateLimited,
+        Code::TenantQueueFull,
         Code::QueueSaturated,
         Code::QueueUnavailable,
+        Code::StoreUnavailable,
         Code::ProviderError,
         Code::ProviderUnavailable,
         Code::ProviderTimeout,
@@ -87,8 +97,11 @@ impl Code {
             Code::JobNotFound | Code::EndpointNotFound => 404,
             Code::JobNotCancellable => 409,
             Code::MethodNotAllowed => 405,
-            Code::RateLimited => 429,
-            Code::QueueSaturated | Code::QueueUnavailable => 503,
+            Code::RateLimited | Code::TenantQueueFull => 429,
+            Code::Unauthorized => 401,
+            Code::RequestTimeout => 408,
+            Code::HeadersTooLarge => 431,
+            Code::QueueSaturated | Code::QueueUnavailable | Code::StoreUnavailable => 503,
             Code::ProviderError => 502,
             Code::ProviderUnavailable => 503,
             Code::ProviderTimeout | Code::JobExpired => 504,
@@ -116,8 +129,13 @@ impl Code {
             Code::AddressNotFound => "Address not found",
             Code::NoRoute => "No route between the points",
             Code::RateLimited => "Too many requests",
+            Code::TenantQueueFull => "Too many of your jobs are queued",
+            Code::Unauthorized => "Missing or invalid API key",
+            Code::RequestTimeout => "Request body not received in time",
+            Code::HeadersTooLarge => "Request headers too large",
             Code::QueueSaturated => "Queue saturated, try again later",
             Code::QueueUnavailable => "Queue unavailable, try again later",
+            Code::StoreUnavailable => "Job history unavailable, try again later",
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
             Code::ProviderTimeout => "Route provider timed out",
@@ -156,8 +174,13 @@ impl Code {
             Code::AddressNotFound => "ADDRESS_NOT_FOUND",
             Code::NoRoute => "NO_ROUTE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::TenantQueueFull => "TENANT_QUEUE_FULL",
+            Code::Unauthorized => "UNAUTHORIZED",
+            Code::RequestTimeout => "REQUEST_TIMEOUT",
+            Code::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Code::QueueSaturated => "QUEUE_SATURATED",
             Code::QueueUnavailable => "QUEUE_UNAVAILABLE",
+            Code::StoreUnavailable => "STORE_UNAVAILABLE",
             Code::ProviderError => "PROVIDER_ERROR",
             Code::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
             Code::ProviderTimeout => "PROVIDER_TIMEOUT",

@@ -23,6 +23,8 @@ pub struct RedisUrl(String);
 impl std::str::FromStr for RedisUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = crate::secrets::reveal(s).map_err(|e| e.to_string())?;
+        let s = s.as_str();
         let info = redis::IntoConnectionInfo::into_connection_info(s)
             .map_err(|e| format!("not a Redis URL: {}", e.kind_str()))?;
         drop(info);
@@ -77,9 +79,15 @@ pub struct RedisArgs {
     #[arg(
         long = "redis-url",
         env = "ROUTEQ_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379"
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true,
+        value_parser = crate::secrets::Redacted::<RedisUrl>::new()
     )]
     pub redis_url: RedisUrl,
+
+    /// File holding the Redis URL (Docker/Kubernetes secrets); wins over --redis-url.
+    #[arg(long = "redis-url-file", env = "ROUTEQ_REDIS_URL_FILE")]
+    pub redis_url_file: Option<std::path::PathBuf>,
 
     /// Prefix of every key; must carry a Redis Cluster hash tag. Fleets sharing one Redis differ here.
     #[arg(
@@ -124,6 +132,7 @@ impl RedisArgs {
     pub fn new(url: &str, prefix: &str) -> Result<RedisArgs, ConnectError> {
         Ok(RedisArgs {
             redis_url: url.parse().map_err(ConnectError::Invalid)?,
+            redis_url_file: None,
             key_prefix: prefix.to_string(),
             connect_timeout_ms: 250,
             response_timeout_ms: 1000,
@@ -139,8 +148,19 @@ impl RedisArgs {
         Ok(Keys::new(&self.key_prefix)?)
     }
 
+    /// The Redis URL in effect: from --redis-url-file when set, else --redis-url.
+    pub fn url(&self) -> Result<RedisUrl, ConnectError> {
+        match &self.redis_url_file {
+            Some(path) => crate::secrets::from_file(path)
+                .map_err(|e| ConnectError::Invalid(e.to_string()))?
+                .parse()
+                .map_err(ConnectError::Invalid),
+            None => Ok(self.redis_url.clone()),
+        }
+    }
+
     pub fn client(&self) -> Result<redis::Client, ConnectError> {
-        Ok(redis::Client::open(self.redis_url.expose())?)
+        Ok(redis::Client::open(self.url()?.expose())?)
     }
 
     /// The shared command connection. Lazy: the process starts even while Redis is down, and the
@@ -168,7 +188,7 @@ impl RedisArgs {
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(self.connect_timeout_ms)))
             .set_response_timeout(Some(block + Duration::from_secs(1)));
-        let manager = deadpool_redis::Manager::new_with_config(self.redis_url.expose(), cfg)?;
+        let manager = deadpool_redis::Manager::new_with_config(self.url()?.expose(), cfg)?;
         deadpool_redis::Pool::builder(manager)
             .max_size(size.max(1))
             .runtime(deadpool_redis::Runtime::Tokio1)

@@ -9,7 +9,7 @@ use crate::codes::Code;
 
 /// A point on Earth. Constructed only through [`Coord::new`], so latitude and longitude are finite
 /// and in range everywhere past the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Coord {
     pub lat: f64,
     pub lon: f64,
@@ -55,7 +55,7 @@ impl Coord {
 }
 
 /// One end or stop of a route: either coordinates, or an address the worker geocodes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Place {
     Coords(Coord),
@@ -63,7 +63,9 @@ pub enum Place {
 }
 
 /// The travel profile; `car` unless the client says otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     #[default]
@@ -84,7 +86,7 @@ impl Profile {
 
 /// A validated route request. Serialises to one canonical JSON form, which is also what the
 /// idempotency fingerprint hashes (so key order or whitespace in the client's body never matters).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouteRequest {
     pub origin: Place,
     pub destination: Place,
@@ -116,7 +118,7 @@ impl RouteRequest {
 }
 
 /// The life of a job: `queued → running → succeeded | fallback | failed | expired | cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobState {
     Queued,
@@ -160,17 +162,20 @@ impl JobState {
 }
 
 /// A resolved stop in a route result: where it is, and the address it came from ("" for coordinates).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResolvedStop {
     pub lat: f64,
     pub lon: f64,
     pub address: String,
     /// Who produced the coordinates: `client`, or the geocoder's name.
     pub source: String,
+    /// True when the geocoder's answer came from our cache rather than a call made for this job.
+    #[serde(default)]
+    pub cached: bool,
 }
 
 /// A found route.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouteResult {
     pub distance_m: f64,
     pub duration_s: f64,
@@ -180,10 +185,42 @@ pub struct RouteResult {
     /// Which provider computed the route, and whether it was the simulator.
     pub provider: String,
     pub simulated: bool,
+    /// Where this job got the route from: `miss` (a provider call made for it), `hit` (the
+    /// short-lived route cache) or `coalesced` (the call of an identical request in flight).
+    #[serde(default = "cache_miss")]
+    pub cache: String,
+}
+
+fn cache_miss() -> String {
+    "miss".to_string()
+}
+
+/// An estimate attached to a job whose provider failed: never a route, never a success. Every
+/// number says where it came from in `provenance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FallbackEstimate {
+    /// `great_circle` × `detour_factor`, summed over the legs, in metres.
+    pub distance_m: f64,
+    /// `distance_m` at `speed_kmh`, in seconds.
+    pub duration_s: f64,
+    /// How the estimate was made (`great_circle_detour`).
+    pub method: String,
+    /// The great-circle (haversine) distance along the stops, in metres.
+    pub great_circle_m: f64,
+    /// The configured ratio of road distance to great-circle distance.
+    pub detour_factor: f64,
+    /// The configured typical speed.
+    pub speed_kmh: f64,
+    /// The stops the estimate joins, each with the source of its coordinates.
+    pub stops: Vec<ResolvedStop>,
+    /// The provider whose failure this estimate stands in for.
+    pub failed_provider: String,
+    /// One sentence per number above, saying where it came from.
+    pub provenance: std::collections::BTreeMap<String, String>,
 }
 
 /// How the worker's time on a job was spent, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     /// From submission until a worker started the job.
     pub queued_us: u64,
@@ -199,14 +236,29 @@ pub struct Outcome {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RouteResult>,
+    /// An estimate attached to a `fallback` outcome (never to a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackEstimate>,
     #[serde(default)]
     pub timings: Timings,
+}
+
+impl Outcome {
+    /// An outcome with only a detail (no route, no estimate, no timings).
+    pub fn detail(detail: impl Into<String>) -> Outcome {
+        Outcome {
+            detail: detail.into(),
+            result: None,
+            fallback: None,
+            timings: Timings::default(),
+        }
+    }
 }
 
 /// The job as clients read it. Every key is always present: an absent text is `""`, an absent
 /// object `{}`, an absent list `[]`. For outcomes answered with 4xx/5xx this body is also a valid
 /// RFC 9457 problem (`type`, `title`, `status`, `detail`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     #[serde(rename = "type")]
     pub type_uri: String,

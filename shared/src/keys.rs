@@ -8,8 +8,18 @@
 //! | key | type | holds |
 //! | --- | --- | --- |
 //! | `{p}:jobs` | stream | one entry per queued job: `id, t (tenant), rid, sub, dl, req`; the consumer group `workers` reads it. A completed entry is acknowledged **and deleted**, so the stream's length is the backlog plus what is in flight. |
-//! | `{p}:job:<id>` | hash | the job record: `id tenant rid idem req state code sub dl st fin att wrk eid out`; TTL = deadline + result TTL, reset to the result TTL on completion |
+//! | `{p}:job:<id>` | hash | the job record: `id tenant rid idem req state code sub dl st fin att wrk eid out hist dlq` (`hist`: a JSON list of deliveries `{n, w, t}`; `dlq`: set while the job waits in the dead-letter stream); TTL = deadline + result TTL, reset to the result TTL on completion |
 //! | `{p}:idem:<tenant>:<sha256(key)>` | string | `"<job id> <request fingerprint>"`, same TTL as the job |
+//! | `{p}:records` | stream | the outbox: an `accepted` event at submit and a `finished` event at the terminal state, each carrying the whole job hash; the consumer group `recorders` drains it into PostgreSQL and deletes what it committed |
+//! | `{p}:dead` | stream | dead letters: one entry per job delivered more than `max_attempts` times (or unreadable), with its request and history; replayed or purged from the CLI |
+//! | `{p}:rate:<provider>` | string | the fleet-wide rate limiter's theoretical arrival time (µs, Redis clock) for one provider |
+//! | `{p}:rate:<provider>:hold` | string | set for `Retry-After` when a provider answered 429: no worker calls it before it expires |
+//! | `{p}:cache:<kind>:<sha256>` | string | a cached provider answer (`kind` = `geo` for geocodes, long TTL; `route` for routes, short TTL) |
+//! | `{p}:inflight:<kind>:<sha256>` | string | the token of the worker calling the provider for that answer right now (a lease); identical requests wait for its result instead of calling |
+//! | `{p}:apikey:<sha256(key)>` | hash | an API key's record: `id tenant rate max_queued created`; deleted on revoke |
+//! | `{p}:apikeys` | hash | key id → the SHA-256 its record is stored under |
+//! | `{p}:open:<tenant>` | sorted set | the tenant's unfinished jobs scored by deadline (its cap); left at completion or cancel, trimmed past the deadline |
+//! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
 //! | `{p}:done` | pub/sub channel | a job id, published once when the job reaches a terminal state |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the completion
@@ -65,12 +75,65 @@ impl Keys {
         format!("{}:idem:{}:{}", self.prefix, tenant, digest)
     }
 
+    /// The records outbox: `accepted` and `finished` events the recorder drains into PostgreSQL.
+    pub fn records_stream(&self) -> String {
+        format!("{}:records", self.prefix)
+    }
+
+    /// The dead-letter stream.
+    pub fn dead_letters(&self) -> String {
+        format!("{}:dead", self.prefix)
+    }
+
+    /// The fleet-wide rate limiter of one provider (`provider` is a bounded adapter name).
+    pub fn rate_limit(&self, provider: &str) -> String {
+        format!("{}:rate:{}", self.prefix, provider)
+    }
+
+    /// Set while a provider's `Retry-After` holds every worker back.
+    pub fn rate_hold(&self, provider: &str) -> String {
+        format!("{}:rate:{}:hold", self.prefix, provider)
+    }
+
+    /// A cached provider answer; `digest` is a hex SHA-256 of the normalised request.
+    pub fn cache(&self, kind: &str, digest: &str) -> String {
+        format!("{}:cache:{}:{}", self.prefix, kind, digest)
+    }
+
+    /// The lease of the worker computing that answer now (fleet-wide coalescing).
+    pub fn inflight(&self, kind: &str, digest: &str) -> String {
+        format!("{}:inflight:{}:{}", self.prefix, kind, digest)
+    }
+
     pub fn done_channel(&self) -> String {
         format!("{}:done", self.prefix)
     }
 
     /// The name of the workers' consumer group on the jobs stream.
     pub const GROUP: &'static str = "workers";
+
+    /// The name of the recorders' consumer group on the records stream.
+    pub const RECORDERS: &'static str = "recorders";
+
+    /// An API key's record, found by the SHA-256 of the key (the key itself is never stored).
+    pub fn api_key(&self, key_sha256: &str) -> String {
+        format!("{}:apikey:{}", self.prefix, key_sha256)
+    }
+
+    /// Every API key id → the SHA-256 it is stored under (for listing and revoking).
+    pub fn api_key_index(&self) -> String {
+        format!("{}:apikeys", self.prefix)
+    }
+
+    /// A tenant's unfinished jobs (sorted set scored by deadline), for its cap.
+    pub fn tenant_open_jobs(&self, tenant: &str) -> String {
+        format!("{}:open:{}", self.prefix, tenant)
+    }
+
+    /// A tenant's request counter for one second.
+    pub fn tenant_rate(&self, tenant: &str, unix_second: u64) -> String {
+        format!("{}:rl:{}:{}", self.prefix, tenant, unix_second)
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +157,11 @@ mod tests {
             k.job("x"),
             k.idempotency("default", "key"),
             k.done_channel(),
+            k.dead_letters(),
+            k.rate_limit("osrm"),
+            k.rate_hold("osrm"),
+            k.cache("geo", "ab"),
+            k.inflight("route", "ab"),
         ] {
             assert!(key.starts_with("{t1}:"), "{key}");
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::codes::Code;
 
 /// One field at fault in a 422 (or a header / query parameter in a 400).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// A JSON path such as `origin.lat` or `waypoints[2].address`, or a header / parameter name.
     pub field: String,
@@ -30,7 +30,7 @@ impl FieldError {
 }
 
 /// An error body: `application/problem+json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,

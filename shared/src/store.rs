@@ -47,6 +47,8 @@ pub struct NewJob<'a> {
     pub request: &'a RouteRequest,
     pub idempotency_key: Option<&'a str>,
     pub submitted_ms: u64,
+    /// The most unfinished jobs this tenant may have (0 = no cap).
+    pub max_open: u64,
 }
 
 /// What happened to a submission.
@@ -59,6 +61,8 @@ pub enum Submitted {
     KeyReused(String),
     /// The backlog is at its cap.
     Saturated(u64),
+    /// The tenant already has its cap of unfinished jobs (the count).
+    TenantFull(u64),
 }
 
 /// What a cancellation did.
@@ -82,6 +86,14 @@ pub enum Started {
     Expired,
 }
 
+/// A delivered job, as a worker holds it: whose it is, which job, which stream entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
+    pub tenant: &'a str,
+    pub job_id: &'a str,
+    pub entry_id: &'a str,
+}
+
 /// What a completion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completed {
@@ -96,6 +108,24 @@ pub enum Completed {
 pub struct Retention {
     /// How long a finished job stays readable in Redis, in ms.
     pub result_ttl_ms: u64,
+    /// Whether state changes append to the records stream (the outbox a recorder drains into
+    /// PostgreSQL). Off only where no recorder runs: nothing else trims that stream.
+    pub record: bool,
+}
+
+/// When state changes are appended to the records stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecordsMode {
+    /// Once a recorder exists (the `recorders` group on the records stream); until then nothing
+    /// is appended, so a fleet run without PostgreSQL does not grow Redis without bound. Once a
+    /// recorder has run, records keep flowing while it is down and drain when it is back.
+    Auto,
+    /// Always.
+    #[value(alias = "true")]
+    On,
+    /// Never (no durable record).
+    #[value(alias = "false")]
+    Off,
 }
 
 /// The job store: the command connection, the key space and the scripts.
@@ -104,6 +134,8 @@ pub struct JobStore {
     conn: ConnectionManager,
     keys: Keys,
     retention: Retention,
+    /// Whether scripts append to the records stream now (see [`RecordsMode`]).
+    recording: std::sync::Arc<std::sync::atomic::AtomicBool>,
     scripts: std::sync::Arc<Scripts>,
 }
 
@@ -121,8 +153,83 @@ impl JobStore {
             conn,
             keys,
             retention,
+            recording: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(retention.record)),
             scripts: std::sync::Arc::new(Scripts::load()),
         }
+    }
+
+    fn record_flag(&self) -> &'static str {
+        if self.recording.load(std::sync::atomic::Ordering::Relaxed) {
+            "1"
+        } else {
+            "0"
+        }
+    }
+
+    /// For [`RecordsMode::Auto`]: checks every 2 s until a recorder exists, then records.
+    pub async fn watch_recorders(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            match self.refresh_recording().await {
+                Ok(true) => {
+                    tracing::info!("a recorder exists: appending job records");
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "cannot check for a recorder yet"),
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            }
+        }
+    }
+
+    /// Creates the recorders' group (a recorder is about to run in this process) and records.
+    pub async fn ensure_recorders_group(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let res: redis::RedisResult<()> = conn
+            .xgroup_create_mkstream(self.keys.records_stream(), Keys::RECORDERS, "0")
+            .await;
+        match res {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.recording
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether records are appended now.
+    pub fn is_recording(&self) -> bool {
+        self.recording.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// For [`RecordsMode::Auto`]: turns recording on once a recorder group exists on the records
+    /// stream. Returns whether records are appended now.
+    pub async fn refresh_recording(&self) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(self.keys.records_stream())
+            .query_async(&mut conn)
+            .await;
+        let present = match groups {
+            Ok(groups) => groups.iter().any(|g| {
+                g.get("name")
+                    .and_then(|n| redis::from_redis_value_ref::<String>(n).ok())
+                    .is_some_and(|n| n == Keys::RECORDERS)
+            }),
+            // No stream yet: no recorder has ever run.
+            Err(e) if e.to_string().contains("no such key") => false,
+            Err(e) => return Err(e.into()),
+        };
+        if present {
+            self.recording
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(self.is_recording())
     }
 
     pub fn keys(&self) -> &Keys {
@@ -147,6 +254,13 @@ impl JobStore {
         }
     }
 
+    /// Records written by the fleet and not yet in PostgreSQL (the recorder deletes what it
+    /// committed, so the stream's length is the backlog).
+    pub async fn records_backlog(&self) -> Result<u64, StoreError> {
+        let mut conn = self.conn.clone();
+        Ok(conn.xlen(self.keys.records_stream()).await?)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         let _: String = redis::cmd("PING").query_async(&mut conn).await?;
@@ -163,7 +277,10 @@ impl JobStore {
         let deadline_ms = job.submitted_ms + job.request.deadline_ms;
         let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
         let mut inv = self.scripts.submit.prepare_invoke();
-        inv.key(self.keys.job(job.id)).key(self.keys.jobs_stream());
+        inv.key(self.keys.job(job.id))
+            .key(self.keys.jobs_stream())
+            .key(self.keys.records_stream())
+            .key(self.keys.tenant_open_jobs(job.tenant));
         if let Some(key) = job.idempotency_key {
             inv.key(self.keys.idempotency(job.tenant, key));
         }
@@ -180,7 +297,9 @@ impl JobStore {
             .arg(deadline_ms)
             .arg(ttl_ms)
             .arg(max_backlog)
-            .arg(job.idempotency_key.unwrap_or(""));
+            .arg(job.idempotency_key.unwrap_or(""))
+            .arg(self.record_flag())
+            .arg(job.max_open);
         let mut conn = self.conn.clone();
         let (status, value): (i64, String) = inv.invoke_async(&mut conn).await?;
         Ok(match status {
@@ -188,6 +307,7 @@ impl JobStore {
             0 => Submitted::Replayed(value),
             -1 => Submitted::KeyReused(value),
             -2 => Submitted::Saturated(value.parse().unwrap_or(0)),
+            -3 => Submitted::TenantFull(value.parse().unwrap_or(0)),
             other => return Err(StoreError::Protocol(format!("submit returned {other}"))),
         })
     }
@@ -212,22 +332,21 @@ impl JobStore {
         id: &str,
         now_ms: u64,
     ) -> Result<Cancelled, StoreError> {
-        let outcome = Outcome {
-            detail: "cancelled by the client".into(),
-            result: None,
-            timings: Timings::default(),
-        };
+        let outcome = Outcome::detail("cancelled by the client");
         let mut conn = self.conn.clone();
         let (status, state): (i64, String) = self
             .scripts
             .cancel
             .key(self.keys.job(id))
+            .key(self.keys.records_stream())
+            .key(self.keys.tenant_open_jobs(tenant))
             .arg(tenant)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
             .arg(self.keys.done_channel())
             .arg(id)
             .arg(serde_json::to_string(&outcome).unwrap_or_default())
+            .arg(self.record_flag())
             .invoke_async(&mut conn)
             .await?;
         Ok(match status {
@@ -250,13 +369,10 @@ impl JobStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let expired = Outcome {
-            detail: "the deadline passed before a worker could start the job".into(),
-            result: None,
-            timings: Timings::default(),
-        };
+        let expired = Outcome::detail("the deadline passed before a worker could start the job");
         let mut inv = self.scripts.start.prepare_invoke();
-        inv.key(self.keys.jobs_stream());
+        inv.key(self.keys.jobs_stream())
+            .key(self.keys.records_stream());
         for (job_id, _) in entries {
             inv.key(self.keys.job(job_id));
         }
@@ -265,7 +381,8 @@ impl JobStore {
             .arg(consumer)
             .arg(self.retention.result_ttl_ms)
             .arg(self.keys.done_channel())
-            .arg(serde_json::to_string(&expired).unwrap_or_default());
+            .arg(serde_json::to_string(&expired).unwrap_or_default())
+            .arg(self.record_flag());
         for (_, entry_id) in entries {
             inv.arg(*entry_id);
         }
@@ -292,19 +409,25 @@ impl JobStore {
     /// Writes a terminal state once, publishes "done" and acknowledges the entry.
     pub async fn complete(
         &self,
-        job_id: &str,
-        entry_id: &str,
+        job: Delivered<'_>,
         state: JobState,
         code: Code,
         outcome: &Outcome,
         now_ms: u64,
     ) -> Result<Completed, StoreError> {
+        let Delivered {
+            tenant,
+            job_id,
+            entry_id,
+        } = job;
         let mut conn = self.conn.clone();
         let status: i64 = self
             .scripts
             .complete
             .key(self.keys.job(job_id))
             .key(self.keys.jobs_stream())
+            .key(self.keys.records_stream())
+            .key(self.keys.tenant_open_jobs(tenant))
             .arg(Keys::GROUP)
             .arg(entry_id)
             .arg(job_id)
@@ -314,6 +437,7 @@ impl JobStore {
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
             .arg(self.keys.done_channel())
+            .arg(self.record_flag())
             .invoke_async(&mut conn)
             .await?;
         Ok(match status {
@@ -361,19 +485,23 @@ impl JobRecord {
         })
     }
 
-    /// The body clients read. `fallback` stays `{}` until a worker attaches an estimate.
+    /// The body clients read. `fallback` is `{}` unless a worker attached an estimate.
     pub fn view(&self) -> JobView {
         let empty = || serde_json::Value::Object(Default::default());
-        let (detail, result, timings) = match &self.outcome {
+        let (detail, result, fallback, timings) = match &self.outcome {
             Some(o) => (
                 o.detail.clone(),
                 o.result
                     .as_ref()
                     .and_then(|r| serde_json::to_value(r).ok())
                     .unwrap_or_else(empty),
+                o.fallback
+                    .as_ref()
+                    .and_then(|f| serde_json::to_value(f).ok())
+                    .unwrap_or_else(empty),
                 o.timings,
             ),
-            None => (String::new(), empty(), Timings::default()),
+            None => (String::new(), empty(), empty(), Timings::default()),
         };
         JobView {
             type_uri: self.code.type_uri(),
@@ -391,7 +519,7 @@ impl JobRecord {
             attempts: self.attempts,
             request: serde_json::from_str(&self.request_json).unwrap_or_else(|_| empty()),
             result,
-            fallback: empty(),
+            fallback,
             timings,
             errors: Vec::new(),
         }

@@ -3,11 +3,16 @@
 //! Logs are structured (`tracing`); `--log-format json` is for production, `text` for a terminal.
 //! Lines about a job carry `request_id` and `job_id` fields. Metric names live in each binary's
 //! `metrics` module; this module installs the recorder once with explicit histogram buckets.
+//!
+//! [`healthcheck_command`] is the `healthcheck` subcommand every binary answers before parsing its
+//! own flags, so container images need no curl: a plain HTTP/1.0 GET of the binary's own
+//! `/healthz`, exit 0 on a 200 answer.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Log settings.
 #[derive(Debug, Clone, clap::Args)]
@@ -95,4 +100,176 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+/// `<binary> healthcheck [--url URL]`: probes a running process of this binary.
+#[derive(Debug, clap::Parser)]
+#[command(
+    about = "Exit 0 when the process answers 200 on its health endpoint, 1 otherwise (for container health checks)"
+)]
+pub struct HealthcheckArgs {
+    /// URL to probe (plain http). Default: /healthz on 127.0.0.1 at the port of the binary's
+    /// listen variable (gateway: ROUTEQ_ADMIN_LISTEN, else ROUTEQ_LISTEN; worker:
+    /// ROUTEQ_METRICS_LISTEN; simulator: ROUTEQ_SIM_LISTEN).
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Give up after this many ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub timeout_ms: u64,
+}
+
+/// Runs the `healthcheck` subcommand from the process arguments (`<binary> healthcheck …`) and
+/// returns the exit code. Without `--url` it probes `/healthz` on the port of the first of
+/// `listen_envs` that is set (the variables the binary reads its listen address from), else on
+/// `default_listen`, so the probe follows the binary's own configuration.
+pub async fn healthcheck_command(listen_envs: &[&str], default_listen: &str) -> i32 {
+    use clap::Parser;
+    let args = match HealthcheckArgs::try_parse_from(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let url = args.url.unwrap_or_else(|| {
+        let listen = listen_envs
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| default_listen.to_string());
+        default_health_url(&listen)
+    });
+    match healthcheck(&url, Duration::from_millis(args.timeout_ms)).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("healthcheck {url}: {e}");
+            1
+        }
+    }
+}
+
+/// `http://127.0.0.1:<port>/healthz` for a listen address (an unspecified host is probed on
+/// loopback; an unparsable address falls back to its text).
+pub fn default_health_url(listen: &str) -> String {
+    match listen.parse::<std::net::SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            format!("http://127.0.0.1:{}/healthz", addr.port())
+        }
+        Ok(addr) => format!("http://{addr}/healthz"),
+        Err(_) => format!("http://{listen}/healthz"),
+    }
+}
+
+/// One HTTP/1.0 GET of `url` (`http://host:port/path`); `Ok` when the answer's status is 200.
+pub async fn healthcheck(url: &str, timeout: Duration) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| "only http:// URLs are supported".to_string())?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err("the URL has no host".into());
+    }
+    let authority = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(&authority)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        // The status line is all we need; read until it is complete or the peer closes.
+        let mut head = Vec::with_capacity(256);
+        let mut buf = [0u8; 256];
+        while !head.contains(&b'\n') && head.len() < 4096 {
+            let n = stream
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&head);
+        let status = line.lines().next().unwrap_or_default().to_string();
+        match status.split_whitespace().nth(1) {
+            Some("200") if status.starts_with("HTTP/1.") => Ok(()),
+            _ => Err(format!("unexpected answer {status:?}")),
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_url_probes_loopback_on_the_listen_port() {
+        assert_eq!(
+            default_health_url("0.0.0.0:9091"),
+            "http://127.0.0.1:9091/healthz"
+        );
+        assert_eq!(
+            default_health_url("[::]:8080"),
+            "http://127.0.0.1:8080/healthz"
+        );
+        assert_eq!(
+            default_health_url("127.0.0.1:8090"),
+            "http://127.0.0.1:8090/healthz"
+        );
+    }
+
+    #[tokio::test]
+    async fn healthcheck_wants_a_200() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            for answer in [
+                "HTTP/1.0 200 OK\r\n\r\nok",
+                "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+            ] {
+                let (mut s, _) = listener.accept().await.expect("accept");
+                let mut buf = [0u8; 512];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let url = format!("http://{addr}/healthz");
+        assert_eq!(healthcheck(&url, Duration::from_secs(2)).await, Ok(()));
+        assert!(healthcheck(&url, Duration::from_secs(2)).await.is_err());
+        assert!(
+            healthcheck("https://x/healthz", Duration::from_secs(1))
+                .await
+                .is_err()
+        );
+        // Nothing listens on a port we just released.
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let closed_addr = closed.local_addr().expect("addr");
+        drop(closed);
+        assert!(
+            healthcheck(&format!("http://{closed_addr}/"), Duration::from_secs(1))
+                .await
+                .is_err()
+        );
+    }
 }

@@ -15,7 +15,11 @@ enum LogFormat {
 /// A simulator of routeq's external route providers (OSRM, Nominatim, Kakao Mobility, Kakao
 /// Local) with injectable latency and faults. Admin API: /_sim/faults, /_sim/stats, /metrics.
 #[derive(Debug, Parser)]
-#[command(name = "routeq-sim", version)]
+#[command(
+    name = "routeq-sim",
+    version,
+    after_help = "Health probe for containers: `routeq-sim healthcheck [--url URL]` exits 0 when a running simulator answers 200 on /healthz."
+)]
 struct Cli {
     #[command(flatten)]
     sim: SimArgs,
@@ -54,6 +58,13 @@ async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `routeq-sim healthcheck [--url URL]`: a probe for container health checks (no curl).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        std::process::exit(
+            routeq_shared::telemetry::healthcheck_command(&["ROUTEQ_SIM_LISTEN"], "127.0.0.1:8090")
+                .await,
+        );
+    }
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let faults = cli.sim.faults();

@@ -1,19 +1,21 @@
 -- start.lua: a worker takes a batch of delivered entries (one round trip for the whole read).
 --
 -- KEYS[1]     jobs stream
--- KEYS[2..n]  job hashes, one per delivered entry
+-- KEYS[2]     records stream
+-- KEYS[3..n]  job hashes, one per delivered entry
 -- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] consumer name   ARGV[4] record TTL ms
--- ARGV[5] "done" channel   ARGV[6] expired outcome JSON
--- ARGV[7..]  stream entry ids, aligned with KEYS[2..]
+-- ARGV[5] "done" channel   ARGV[6] expired outcome JSON   ARGV[7] "1" to record expiries
+-- ARGV[8..]  stream entry ids, aligned with KEYS[3..]
 --
 -- Per job, in order:
---   n >= 1  the job is now running; n is its delivery count (attempts)
+--   n >= 1  the job is now running; n is its delivery count (attempts), and `{n, w, t}` (delivery,
+--           consumer, now ms) is appended to the JSON list in the hash's `hist` field
 --   0       it had already ended (completed elsewhere or cancelled): entry acknowledged and deleted
 --   -1      its record is gone (TTL): entry acknowledged and deleted
 --   -2      its deadline had passed: it is now `expired` (stored, published, acknowledged)
 local out = {}
 local now = tonumber(ARGV[2])
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local eid = ARGV[i + 5]
   local job = redis.call('HMGET', KEYS[i], 'state', 'dl', 'id')
   local state = job[1]
@@ -29,6 +31,9 @@ for i = 2, #KEYS do
     redis.call('HSET', KEYS[i], 'state', 'expired', 'code', 'JOB_EXPIRED', 'fin', ARGV[2],
       'out', ARGV[6], 'wrk', ARGV[3])
     redis.call('PEXPIRE', KEYS[i], ARGV[4])
+    if ARGV[7] == '1' then
+      redis.call('XADD', KEYS[2], '*', 'ev', 'finished', unpack(redis.call('HGETALL', KEYS[i])))
+    end
     redis.call('PUBLISH', ARGV[5], job[3])
     redis.call('XACK', KEYS[1], ARGV[1], eid)
     redis.call('XDEL', KEYS[1], eid)
@@ -38,7 +43,12 @@ for i = 2, #KEYS do
       redis.call('HSET', KEYS[i], 'state', 'running', 'code', 'JOB_RUNNING', 'st', ARGV[2])
     end
     redis.call('HSET', KEYS[i], 'wrk', ARGV[3])
-    out[#out + 1] = redis.call('HINCRBY', KEYS[i], 'att', 1)
+    local n = redis.call('HINCRBY', KEYS[i], 'att', 1)
+    -- The delivery history a dead letter carries: who took the job, when, which delivery.
+    local hist = cjson.decode(redis.call('HGET', KEYS[i], 'hist') or '[]')
+    hist[#hist + 1] = {n = n, w = ARGV[3], t = now}
+    redis.call('HSET', KEYS[i], 'hist', cjson.encode(hist))
+    out[#out + 1] = n
   end
 end
 return out
