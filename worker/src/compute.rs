@@ -4,7 +4,7 @@
 //! `fallback` with an estimate when the stops are known and fallbacks are on, else `failed`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use routeq_shared::Code;
@@ -39,13 +39,20 @@ pub async fn compute(
     engine: &Engine,
     request: &RouteRequest,
     until: Instant,
+    timings: Timings,
+) -> Finished {
+    crate::provider_time::scope(compute_in_scope(engine, request, until, timings)).await
+}
+
+async fn compute_in_scope(
+    engine: &Engine,
+    request: &RouteRequest,
+    until: Instant,
     mut timings: Timings,
 ) -> Finished {
     let started = Instant::now();
-    let mut provider_time = Duration::ZERO;
 
     // 1. Resolve every stop, addresses concurrently.
-    let geocode_started = Instant::now();
     let stops: Vec<&Place> = request.stops().collect();
     let lookups = stops.iter().map(|p| async move {
         match p {
@@ -71,11 +78,7 @@ pub async fn compute(
             }
         }
     });
-    let any_address = stops.iter().any(|p| matches!(p, Place::Address { .. }));
     let resolved = join_all(lookups).await;
-    if any_address {
-        provider_time += geocode_started.elapsed();
-    }
     let mut resolved_stops = Vec::with_capacity(resolved.len());
     for r in resolved {
         match r {
@@ -85,7 +88,7 @@ pub async fn compute(
                 if !e.is_domain() {
                     detail.push_str("; no estimate: a stop's coordinates are unknown");
                 }
-                return failed(e.code(), detail, started, provider_time, timings);
+                return failed(e.code(), detail, started, timings);
             }
         }
     }
@@ -98,11 +101,9 @@ pub async fn compute(
             lon: s.lon,
         })
         .collect();
-    let route_started = Instant::now();
     let (route, served) = engine.routes.route(&points, request.profile, until).await;
-    provider_time += route_started.elapsed();
     timings.compute_us = started.elapsed().as_micros() as u64;
-    timings.provider_us = provider_time.as_micros() as u64;
+    timings.provider_us = crate::provider_time::spent().as_micros() as u64;
     match route {
         Ok(route) => Finished {
             state: JobState::Succeeded,
@@ -126,7 +127,6 @@ pub async fn compute(
             e.code(),
             e.detail(engine.routes.provider()),
             started,
-            provider_time,
             timings,
         ),
         Err(e) => {
@@ -148,15 +148,9 @@ pub async fn compute(
     }
 }
 
-fn failed(
-    code: Code,
-    detail: String,
-    started: Instant,
-    provider_time: Duration,
-    mut timings: Timings,
-) -> Finished {
+fn failed(code: Code, detail: String, started: Instant, mut timings: Timings) -> Finished {
     timings.compute_us = started.elapsed().as_micros() as u64;
-    timings.provider_us = provider_time.as_micros() as u64;
+    timings.provider_us = crate::provider_time::spent().as_micros() as u64;
     Finished {
         state: JobState::Failed,
         code,

@@ -24,6 +24,7 @@ pub mod consumer;
 pub mod fallback;
 pub mod geostore;
 pub mod metrics;
+pub mod provider_time;
 pub mod providers;
 pub mod ratelimit;
 pub mod recorder;

@@ -72,7 +72,7 @@ impl ProviderResolver {
             .cache
             .get_or_call(&key, until, || {
                 self.chain.call("geocode", until, |timeout| {
-                    self.geocoder.geocode(&query, timeout)
+                    crate::provider_time::timed(self.geocoder.geocode(&query, timeout))
                 })
             })
             .await;

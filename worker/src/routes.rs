@@ -47,7 +47,7 @@ impl RouteService {
         self.cache
             .get_or_call(&key, until, || {
                 self.chain.call("route", until, |timeout| {
-                    self.directions.route(points, profile, timeout)
+                    crate::provider_time::timed(self.directions.route(points, profile, timeout))
                 })
             })
             .await
