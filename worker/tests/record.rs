@@ -3,22 +3,23 @@
 //! after the Redis TTL answer from the record; geocodes are asked once. Each test uses its own
 //! database (created and dropped here) and its own Redis key prefix.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{Fleet, REDIS, trip};
 use reqwest::StatusCode;
-use routeq_gateway::{Application, GatewayConfig};
 use routeq_shared::db::{self, RecordEvent};
-use routeq_sim::{Provider, SimArgs, SimHandle, Simulator};
-use routeq_worker::{Worker, WorkerConfig};
+use routeq_sim::{Provider, SimArgs};
+use routeq_worker::WorkerConfig;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-const REDIS: &str = "redis://127.0.0.1:6379";
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A database of its own, dropped at the end.
@@ -115,122 +116,38 @@ impl Proxy {
     }
 }
 
-struct Fleet {
-    prefix: String,
-    gateway: SocketAddr,
-    sim: SimHandle,
-    http: reqwest::Client,
-    shutdown: CancellationToken,
-}
-
-impl Fleet {
-    /// A simulator, a gateway that reads history from `gateway_db` and a clean key prefix.
-    async fn start(gateway_db: Option<String>) -> Fleet {
-        let prefix = format!(
-            "{{rec-{}}}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let sim = Simulator::bind(SimArgs::instant())
-            .await
-            .expect("sim")
-            .spawn();
-        let mut cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("gateway config");
-        cfg.db.database_url = gateway_db.map(|u| u.parse().expect("db url"));
-        // Record every acceptance, even those before the first recorder has started.
-        cfg.records = routeq_shared::store::RecordsMode::On;
-        let app = Application::build(cfg).await.expect("gateway");
-        let gateway = app.local_addr().expect("addr");
-        let shutdown = CancellationToken::new();
-        let t = shutdown.clone();
-        tokio::spawn(async move { app.run_until(async move { t.cancelled().await }).await });
-        let fleet = Fleet {
-            prefix,
-            gateway,
-            sim,
-            http: reqwest::Client::new(),
-            shutdown,
-        };
-        let until = Instant::now() + Duration::from_secs(5);
-        while fleet
-            .http
-            .get(fleet.url("/readyz"))
-            .send()
-            .await
-            .map(|r| r.status())
-            .ok()
-            != Some(StatusCode::OK)
-        {
-            assert!(Instant::now() < until, "gateway not ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        fleet
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.gateway, path)
-    }
-
+/// The record-specific steps on top of the shared fleet harness.
+trait Recording {
     /// Starts a worker (with its in-process recorder when `db_url` is set); stop it with the token.
     async fn worker(
         &self,
         db_url: Option<&str>,
         tweak: impl FnOnce(&mut WorkerConfig),
+    ) -> CancellationToken;
+    async fn backlog(&self) -> u64;
+    async fn drained(&self, within: Duration);
+    async fn done(&self, id: &str) -> (StatusCode, Value);
+}
+
+impl Recording for Fleet {
+    async fn worker(
+        &self,
+        db_url: Option<&str>,
+        tweak: impl FnOnce(&mut WorkerConfig),
     ) -> CancellationToken {
-        let mut cfg = WorkerConfig::for_tests(REDIS, &self.prefix, &self.sim.base_url())
-            .expect("worker config");
-        cfg.db.database_url = db_url.map(|u| u.parse().expect("db url"));
-        cfg.db.acquire_timeout_ms = 300;
-        cfg.migrate = db_url.is_some();
-        cfg.block_ms = 200;
-        tweak(&mut cfg);
-        let worker = Worker::build(cfg).await.expect("worker");
-        let token = self.shutdown.child_token();
-        let t = token.clone();
-        tokio::spawn(async move { worker.run_until(async move { t.cancelled().await }).await });
-        token
-    }
-
-    async fn submit(&self, body: &Value) -> String {
-        let res = self
-            .http
-            .post(self.url("/v1/routes"))
-            .json(body)
-            .send()
-            .await
-            .expect("post");
-        assert_eq!(res.status(), StatusCode::ACCEPTED);
-        let v: Value = res.json().await.expect("json");
-        v["id"].as_str().expect("id").to_string()
-    }
-
-    async fn get(&self, id: &str) -> (StatusCode, String) {
-        let res = self
-            .http
-            .get(self.url(&format!("/v1/routes/{id}")))
-            .send()
-            .await
-            .expect("get");
-        (res.status(), res.text().await.expect("body"))
-    }
-
-    async fn finished(&self, id: &str) -> (StatusCode, String) {
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            let (status, body) = self.get(id).await;
-            if status != StatusCode::ACCEPTED {
-                return (status, body);
-            }
-            assert!(Instant::now() < until, "job {id} did not finish: {body}");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
+        let db_url = db_url.map(str::to_string);
+        self.worker_in_process(|cfg| {
+            cfg.migrate = db_url.is_some();
+            cfg.db.database_url = db_url.map(|u| u.parse().expect("db url"));
+            cfg.db.acquire_timeout_ms = 300;
+            cfg.block_ms = 200;
+            tweak(cfg);
+        })
+        .await
     }
 
     async fn backlog(&self) -> u64 {
-        let mut conn = redis::Client::open(REDIS)
-            .expect("c")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis");
+        let mut conn = self.redis().await;
         redis::AsyncCommands::xlen(&mut conn, format!("{}:records", self.prefix))
             .await
             .expect("xlen")
@@ -243,28 +160,20 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-}
 
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-        if let Ok(client) = redis::Client::open(REDIS)
-            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-        {
-            let pattern = format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"));
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        }
+    async fn done(&self, id: &str) -> (StatusCode, Value) {
+        self.finished(id, Duration::from_secs(15)).await
     }
 }
 
-fn trip(i: u32) -> Value {
-    json!({"origin": {"lat": 37.49 + f64::from(i) * 0.001, "lon": 127.02}, "destination": {"lat": 37.55, "lon": 126.97}})
+/// A fleet whose gateway records every acceptance (even before the first recorder starts) and,
+/// with `db`, reads history from PostgreSQL.
+async fn recording_fleet(db: Option<String>) -> Fleet {
+    Fleet::start_with(SimArgs::instant(), |cfg| {
+        cfg.db.database_url = db.map(|u| u.parse().expect("db url"));
+        cfg.records = routeq_shared::store::RecordsMode::On;
+    })
+    .await
 }
 
 async fn rows(pool: &PgPool) -> Vec<(String, String, String, Option<String>)> {
@@ -312,7 +221,7 @@ async fn migrate_twice_is_a_no_op() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_accepted_job_has_exactly_one_row_with_its_outcome() {
     let db = TestDb::create().await;
-    let fleet = Fleet::start(Some(db.url())).await;
+    let fleet = recording_fleet(Some(db.url())).await;
     // Jobs accepted before any worker runs: the cancelled one never reaches a worker.
     let cancelled = fleet.submit(&trip(999)).await;
     let res = fleet
@@ -331,8 +240,8 @@ async fn every_accepted_job_has_exactly_one_row_with_its_outcome() {
     ids.push(unknown.clone());
     let mut views = std::collections::HashMap::new();
     for id in &ids {
-        let (status, body) = fleet.finished(id).await;
-        let v: Value = serde_json::from_str(&body).expect("json");
+        let (status, body) = fleet.done(id).await;
+        let v = body;
         views.insert(id.clone(), (status, v));
     }
     fleet.drained(Duration::from_secs(15)).await;
@@ -419,7 +328,7 @@ async fn records_delivered_twice_or_out_of_order_are_one_row() {
     assert_eq!(attempts, 1);
 
     // Through the real stream: an entry appended twice is still one row.
-    let fleet = Fleet::start(None).await;
+    let fleet = recording_fleet(None).await;
     let job = fleet.submit(&trip(1)).await;
     let mut conn = redis::Client::open(REDIS)
         .expect("c")
@@ -450,7 +359,7 @@ async fn records_delivered_twice_or_out_of_order_are_one_row() {
         .await
         .expect("duplicate");
     let _w = fleet.worker(Some(&db.url()), |_| {}).await;
-    fleet.finished(&job).await;
+    fleet.done(&job).await;
     fleet.drained(Duration::from_secs(15)).await;
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM jobs WHERE id = $1::uuid")
         .bind(&job)
@@ -465,13 +374,13 @@ async fn postgres_cut_off_delays_records_but_loses_none() {
     let db = TestDb::create().await;
     db::migrate(&db.pool().await).await.expect("migrate");
     let proxy = Proxy::start("127.0.0.1:5432".parse().expect("pg addr")).await;
-    let fleet = Fleet::start(None).await;
+    let fleet = recording_fleet(None).await;
     let _w = fleet
         .worker(Some(&db.url_via(proxy.addr)), |c| c.migrate = false)
         .await;
     // Warm up: one job recorded through the proxy.
     let first = fleet.submit(&trip(0)).await;
-    fleet.finished(&first).await;
+    fleet.done(&first).await;
     fleet.drained(Duration::from_secs(10)).await;
 
     proxy.cut();
@@ -481,7 +390,7 @@ async fn postgres_cut_off_delays_records_but_loses_none() {
     }
     // Clients still get their results while the database is unreachable.
     for id in &ids {
-        let (status, _) = fleet.finished(id).await;
+        let (status, _) = fleet.done(id).await;
         assert_eq!(status, StatusCode::OK);
     }
     let backlog = fleet.backlog().await;
@@ -511,13 +420,13 @@ async fn postgres_cut_off_delays_records_but_loses_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_after_the_redis_ttl_answers_from_postgres_with_the_same_body() {
     let db = TestDb::create().await;
-    let fleet = Fleet::start(Some(db.url())).await;
+    let fleet = recording_fleet(Some(db.url())).await;
     let _w = fleet.worker(Some(&db.url()), |c| c.result_ttl_s = 1).await;
     let ok = fleet.submit(&trip(3)).await;
     let failed = fleet.submit(&json!({"origin": {"address": "Nowhere 2, Atlantis"}, "destination": {"lat": 37.5, "lon": 127.0}})).await;
     let mut before = Vec::new();
     for id in [&ok, &failed] {
-        before.push(fleet.finished(id).await);
+        before.push(fleet.done(id).await);
     }
     fleet.drained(Duration::from_secs(10)).await;
     // Wait for the Redis record to expire (TTL 1 s after completion).
@@ -541,10 +450,7 @@ async fn a_get_after_the_redis_ttl_answers_from_postgres_with_the_same_body() {
     for (id, (status, body)) in [&ok, &failed].into_iter().zip(before) {
         let (status_after, body_after) = fleet.get(id).await;
         assert_eq!(status_after, status, "{id}");
-        let (a, b): (Value, Value) = (
-            serde_json::from_str(&body).expect("a"),
-            serde_json::from_str(&body_after).expect("b"),
-        );
+        let (a, b) = (body, body_after);
         assert_eq!(a, b, "the same body after the TTL");
     }
     // Unknown ids are still 404, not an error.
@@ -555,15 +461,15 @@ async fn a_get_after_the_redis_ttl_answers_from_postgres_with_the_same_body() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_geocoded_address_is_not_sent_to_the_provider_twice_even_across_restarts() {
     let db = TestDb::create().await;
-    let fleet = Fleet::start(None).await;
+    let fleet = recording_fleet(None).await;
     let address = routeq_sim::addresses()[2].name;
     let body = json!({"origin": {"address": address}, "destination": {"lat": 37.5, "lon": 127.0}});
     for round in 0..3 {
         let w = fleet.worker(Some(&db.url()), |_| {}).await;
         let id = fleet.submit(&body).await;
-        let (status, text) = fleet.finished(&id).await;
+        let (status, text) = fleet.done(&id).await;
         assert_eq!(status, StatusCode::OK, "{text}");
-        let v: Value = serde_json::from_str(&text).expect("json");
+        let v = text;
         assert_eq!(
             v["result"]["stops"][0]["cached"],
             round > 0,
@@ -598,38 +504,14 @@ async fn a_geocoded_address_is_not_sent_to_the_provider_twice_even_across_restar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_recorder_nothing_piles_up_and_records_start_when_one_appears() {
-    let prefix = format!(
-        "{{rec-auto-{}}}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let sim = Simulator::bind(SimArgs::instant())
-        .await
-        .expect("sim")
-        .spawn();
-    let cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("config");
-    assert_eq!(
-        cfg.records,
-        routeq_shared::store::RecordsMode::Auto,
-        "auto is the default"
-    );
-    let app = Application::build(cfg).await.expect("gateway");
-    let addr = app.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let t = shutdown.clone();
-    tokio::spawn(async move { app.run_until(async move { t.cancelled().await }).await });
-    let fleet = Fleet {
-        prefix: prefix.clone(),
-        gateway: addr,
-        sim,
-        http: reqwest::Client::new(),
-        shutdown,
-    };
+    // The default: records are appended only once a recorder exists.
+    let fleet = Fleet::start(SimArgs::instant()).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     // A worker without a database: no recorder anywhere, so nothing is appended.
     let w = fleet.worker(None, |_| {}).await;
     for i in 0..5 {
         let id = fleet.submit(&trip(i)).await;
-        fleet.finished(&id).await;
+        fleet.done(&id).await;
     }
     assert_eq!(
         fleet.backlog().await,
@@ -642,7 +524,7 @@ async fn without_a_recorder_nothing_piles_up_and_records_start_when_one_appears(
     let _w2 = fleet.worker(Some(&db.url()), |_| {}).await;
     tokio::time::sleep(Duration::from_millis(2_500)).await; // the gateway notices within 2 s
     let id = fleet.submit(&trip(42)).await;
-    fleet.finished(&id).await;
+    fleet.done(&id).await;
     fleet.drained(Duration::from_secs(10)).await;
     let (state,): (String,) = sqlx::query_as("SELECT state FROM jobs WHERE id = $1::uuid")
         .bind(&id)

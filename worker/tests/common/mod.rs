@@ -33,6 +33,11 @@ pub struct Fleet {
 
 impl Fleet {
     pub async fn start(sim_args: SimArgs) -> Fleet {
+        Fleet::start_with(sim_args, |_| {}).await
+    }
+
+    /// Like [`Fleet::start`], with the gateway's configuration adjusted first.
+    pub async fn start_with(sim_args: SimArgs, tweak: impl FnOnce(&mut GatewayConfig)) -> Fleet {
         let prefix = format!(
             "{{fleet-{}}}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -66,7 +71,8 @@ impl Fleet {
             }
         });
 
-        let cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("gateway config");
+        let mut cfg = GatewayConfig::for_tests(REDIS, &prefix).expect("gateway config");
+        tweak(&mut cfg);
         let app = Application::build(cfg).await.expect("gateway");
         let gateway = app.local_addr().expect("addr");
         let token = shutdown.clone();
