@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a routeq fleet on this machine: the provider simulator, one gateway and N workers
-# (2 by default) against the local Redis, installing and starting Redis first if needed.
+# (2 by default) against the local Redis, recording every job in the local PostgreSQL (database
+# `routeq`, created and migrated here), installing and starting both first if needed.
 # Ctrl-C (or SIGTERM) stops everything, draining the workers.
 #
 #   scripts/fleet.sh [--workers N] [--release]
@@ -22,11 +23,19 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-ROUTEQ_SKIP_POSTGRES=1 scripts/setup.sh
+scripts/setup.sh
 if [ "$profile" = release ]; then cargo build --release --bins -q; else cargo build --bins -q; fi
 bin="target/$profile"
 run=.run
 mkdir -p "$run"
+
+# The durable record: a local database, migrated (a no-op when it is current).
+export ROUTEQ_DATABASE_URL="${ROUTEQ_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/routeq}"
+if [ "$ROUTEQ_DATABASE_URL" = "postgres://postgres@127.0.0.1:5432/routeq" ]; then
+  psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'routeq'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE routeq"
+fi
+"$bin/routeq-recorder" migrate >/dev/null
 
 export ROUTEQ_LISTEN="${ROUTEQ_LISTEN:-127.0.0.1:8080}"
 export ROUTEQ_SIM_LISTEN="${ROUTEQ_SIM_LISTEN:-127.0.0.1:8090}"
@@ -57,7 +66,8 @@ for _ in $(seq 1 100); do
 done
 cat <<MSG
 routeq fleet is up (logs in $run/):
-  gateway    http://$ROUTEQ_LISTEN      (/v1/routes, /healthz, /readyz, /metrics)
+  gateway    http://$ROUTEQ_LISTEN      (/v1/routes, /docs, /openapi.json, /healthz, /readyz, /metrics)
+  record     $ROUTEQ_DATABASE_URL  (every job, drained by the workers' recorders)
   simulator  $sim_url      (/_sim/faults, /_sim/stats, /metrics)
   workers    $workers, metrics on 127.0.0.1:$base_port..$((base_port + workers - 1))
 Press Ctrl-C to stop.
