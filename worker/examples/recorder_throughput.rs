@@ -1,0 +1,151 @@
+//! Measures the recorder: how many job records per second it writes from the records stream into
+//! PostgreSQL, against the rate at which a fleet finishes jobs.
+//!
+//! Each run fills a private records stream with `--jobs` jobs' worth of real events (an `accepted`
+//! and a `finished` event each, as the Lua scripts write them), starts the recorder on a fresh
+//! database, and times the drain until every row is in. Prints the median and spread over runs.
+//!
+//!   cargo run --release -p routeq-worker --example recorder_throughput -- [--jobs N] [--runs N] [--batch N]
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use routeq_shared::connect::RedisArgs;
+use routeq_worker::recorder::{RecorderConfig, run};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+const PG: &str = "postgres://postgres@127.0.0.1:5432";
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (jobs, runs, batch) = (arg("--jobs", 20_000), arg("--runs", 3), arg("--batch", 500));
+    let mut rates = Vec::new();
+    for run_no in 1..=runs {
+        let rate = one_run(jobs, batch).await?;
+        eprintln!("run {run_no}: {rate:.0} rows/s");
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    println!(
+        "recorder: {jobs} jobs ({} events) per run, batch {batch}: median {:.0} rows/s (min {:.0}, max {:.0}) over {runs} runs",
+        jobs * 2,
+        rates[rates.len() / 2],
+        rates[0],
+        rates[rates.len() - 1]
+    );
+    Ok(())
+}
+
+async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
+    let name = format!(
+        "routeq_rec_bench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let admin = PgPool::connect(&format!("{PG}/postgres"))
+        .await
+        .context("PostgreSQL")?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await?;
+    let pg = PgPool::connect(&format!("{PG}/{name}")).await?;
+    routeq_shared::db::migrate(&pg).await?;
+
+    let prefix = format!(
+        "{{recbench-{}}}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let args = RedisArgs::new(REDIS, &prefix)?;
+    let keys = args.keys()?;
+    let mut conn = args.client()?.get_multiplexed_async_connection().await?;
+    let stream = keys.records_stream();
+    let request = r#"{"deadline_ms":30000,"destination":{"lat":37.5547,"lon":126.9707},"origin":{"address":"Gangnam Station"},"profile":"car","waypoints":[]}"#;
+    let outcome = r#"{"detail":"","result":{"distance_m":10744.7,"duration_s":1294.5,"geometry":"_ibdFuwnfW~rIjlJ","stops":[],"provider":"simulator","simulated":true,"cache":"miss"},"timings":{"queued_us":800,"compute_us":201000,"provider_us":200900}}"#;
+    // Fill the stream as the scripts would: pipelined XADDs of whole job hashes.
+    for chunk in (0..jobs).collect::<Vec<_>>().chunks(1_000) {
+        let mut pipe = redis::pipe();
+        for _ in chunk {
+            let id = uuid::Uuid::now_v7().to_string();
+            let common = [
+                ("id", id.as_str()),
+                ("tenant", "default"),
+                ("rid", "bench"),
+                ("idem", ""),
+                ("req", request),
+                ("sub", "1764000000000"),
+                ("dl", "1764000030000"),
+                ("att", "1"),
+                ("wrk", "w1"),
+                ("st", "1764000000100"),
+            ];
+            let mut accepted = vec![
+                ("ev", "accepted"),
+                ("state", "queued"),
+                ("code", "JOB_QUEUED"),
+            ];
+            accepted.extend_from_slice(&common);
+            let mut finished = vec![
+                ("ev", "finished"),
+                ("state", "succeeded"),
+                ("code", "ROUTE_OK"),
+                ("out", outcome),
+                ("fin", "1764000000300"),
+            ];
+            finished.extend_from_slice(&common);
+            pipe.xadd(&stream, "*", &accepted)
+                .ignore()
+                .xadd(&stream, "*", &finished)
+                .ignore();
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+    }
+
+    let pool = args.blocking_pool(Duration::from_millis(200), 1)?;
+    let token = CancellationToken::new();
+    let cfg = RecorderConfig {
+        batch,
+        block_ms: 200,
+        reclaim_idle_ms: 30_000,
+        consumer: "bench".into(),
+    };
+    let started = Instant::now();
+    let task = tokio::spawn(run(keys.clone(), pool, pg.clone(), cfg, token.clone()));
+    loop {
+        let (rows,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL")
+                .fetch_one(&pg)
+                .await?;
+        if rows as usize >= jobs {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the recorder did not drain in 5 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    token.cancel();
+    let _ = task.await;
+    let _: () = redis::cmd("DEL")
+        .arg(&stream)
+        .query_async(&mut conn)
+        .await?;
+    pg.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await?;
+    Ok(jobs as f64 / took.as_secs_f64())
+}
