@@ -17,9 +17,7 @@ use crate::auth::Tenant;
 use crate::error::{ApiError, RequestId, job_response};
 use crate::metrics as m;
 use crate::validate;
-#[allow(unused_imports)]
 use routeq_shared::job::JobView;
-#[allow(unused_imports)]
 use routeq_shared::problem::Problem;
 
 /// `POST /v1/routes`: validate, enqueue, answer 202 (or the finished job with `Prefer: wait=N`).
