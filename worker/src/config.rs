@@ -36,6 +36,10 @@ pub enum ProviderKind {
     Osrm,
     /// Kakao Local (geocoding) and Kakao Mobility (car directions); needs a REST API key.
     Kakao,
+    /// Directions estimated in-process (great-circle × detour factor), addresses through the
+    /// simulator's Nominatim protocol: measures routeq itself, without an HTTP call per route.
+    /// Results are labelled `estimate` and simulated.
+    Estimate,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -18,12 +18,16 @@ impl ProviderKind {
             ProviderKind::Simulator | ProviderKind::SimulatorKakao => "simulator",
             ProviderKind::Osrm => "osrm",
             ProviderKind::Kakao => "kakao",
+            ProviderKind::Estimate => "estimate",
         }
     }
 
     /// Whether answers come from the simulator (results say `"simulated": true`).
     pub fn simulated(self) -> bool {
-        matches!(self, ProviderKind::Simulator | ProviderKind::SimulatorKakao)
+        matches!(
+            self,
+            ProviderKind::Simulator | ProviderKind::SimulatorKakao | ProviderKind::Estimate
+        )
     }
 }
 

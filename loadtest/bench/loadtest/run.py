@@ -229,7 +229,8 @@ class Fleet:
             self.procs.start(name, [b, "--redis-url", self.a.redis_url, "--key-prefix", self.prefix,
                                     "--geocoder-url", self.sim_url, "--router-url", self.sim_url,
                                     "--concurrency", str(self.concurrency), "--metrics-listen", "127.0.0.1:0",
-                                    "--log-level", "warn", "--consumer", f"lt-w{i}"])
+                                    "--log-level", "warn", "--consumer", f"lt-w{i}",
+                                    "--provider", self.a.provider])
             self.worker_names.append(name)
 
     def pids(self):
@@ -651,6 +652,8 @@ def main():
     ap.add_argument("--scenario", required=True, choices=["smoke", "steady", "wait", "spike", "soak", "soak-ci", "idempotent", "backlog"])
     ap.add_argument("--latency", default="150-250", help="simulator latency, ms: MIN-MAX (uniform) or N")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--provider", default="simulator", choices=["simulator", "simulator-kakao", "estimate"],
+                    help="the workers' --provider; `estimate` answers directions in-process (no HTTP call)")
     ap.add_argument("--concurrency", type=int, default=10, help="per worker; the direct baseline gets workers × concurrency")
     ap.add_argument("--capacity", type=float, default=None, help="jobs/s; default workers × concurrency ÷ mean latency")
     ap.add_argument("--multipliers", default="1.5,10", help="spike peaks, × capacity")

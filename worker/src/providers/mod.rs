@@ -14,6 +14,7 @@
 //! The simulator speaks all four; which pair a worker uses is configuration ([`ProviderSet`]).
 
 pub mod error;
+pub mod estimate;
 pub mod http;
 pub mod kakao_local;
 pub mod kakao_mobility;
@@ -115,6 +116,13 @@ impl ProviderSet {
             ProviderKind::Simulator | ProviderKind::Osrm => (
                 Arc::new(nominatim::Nominatim::new(client.clone(), &cfg.geocoder_url)),
                 Arc::new(osrm::Osrm::new(client, &cfg.router_url)),
+            ),
+            ProviderKind::Estimate => (
+                Arc::new(nominatim::Nominatim::new(client, &cfg.geocoder_url)),
+                Arc::new(estimate::Estimate {
+                    detour_factor: cfg.resilience.fallback_detour_factor,
+                    speed_kmh: cfg.resilience.fallback_speed_kmh,
+                }),
             ),
             ProviderKind::SimulatorKakao | ProviderKind::Kakao => {
                 let key = kakao_key()?;
