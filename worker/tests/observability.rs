@@ -15,6 +15,8 @@
 //! records metrics, and the two tests take turns (`SERIAL`), so the gauges scraped are this
 //! test's own. Every test uses its own Redis key prefix and deletes its keys at the end.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,11 +27,11 @@ use reqwest::StatusCode;
 use routeq_gateway::{Application, GatewayConfig};
 use routeq_sim::{FaultPatch, FaultTarget, SimArgs, SimHandle, Simulator};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use common::TestDb;
+
 const REDIS: &str = "redis://127.0.0.1:6379";
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const SETUP_HINT: &str = "scripts/setup.sh installs it (Debian packages prometheus, nginx-light)";
 
 /// The two tests take turns: gauges of two in-process gateways would overwrite each other.
@@ -133,46 +135,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A database of its own (for the recorder's metrics), dropped at the end.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    async fn create() -> TestDb {
-        let name = format!(
-            "routeq_obs_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let admin = PgPool::connect(PG_ADMIN)
-            .await
-            .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/setup.sh)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create db");
-        admin.close().await;
-        TestDb { name }
-    }
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Fleet, REDIS, trip};
+use common::{Fleet, REDIS, TestDb, trip};
 use reqwest::StatusCode;
 use routeq_shared::db::{self, RecordEvent};
 use routeq_sim::{Provider, SimArgs};
@@ -19,57 +19,6 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-
-const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A database of its own, dropped at the end.
-struct TestDb {
-    name: String,
-}
-
-impl TestDb {
-    async fn create() -> TestDb {
-        let name = format!(
-            "routeq_t_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        let admin = PgPool::connect(PG_ADMIN)
-            .await
-            .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/setup.sh)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create db");
-        admin.close().await;
-        TestDb { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
-    fn url_via(&self, addr: SocketAddr) -> String {
-        format!("postgres://postgres@{addr}/{}", self.name)
-    }
-
-    async fn pool(&self) -> PgPool {
-        PgPool::connect(&self.url()).await.expect("connect test db")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
 
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore.
 struct Proxy {
