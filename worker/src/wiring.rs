@@ -64,6 +64,9 @@ pub fn engine(
         ),
         set.label,
     ));
+    // Cache and coalesce only calls that cost something: an in-process estimate is cheaper to
+    // compute again than a Redis lease and cache round trip.
+    let in_process = cfg.provider == crate::config::ProviderKind::Estimate;
     let routes = RouteService::new(
         set.directions.clone(),
         route_chain,
@@ -71,8 +74,8 @@ pub fn engine(
             "route",
             conn,
             keys.clone(),
-            Duration::from_secs(r.route_cache_ttl_s),
-            r.coalesce,
+            if in_process { Duration::ZERO } else { Duration::from_secs(r.route_cache_ttl_s) },
+            r.coalesce && !in_process,
         ),
     );
     Ok(Engine {
