@@ -94,6 +94,16 @@ pub struct Delivered<'a> {
     pub entry_id: &'a str,
 }
 
+/// One job's completion, for [`JobStore::complete_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub job: Delivered<'a>,
+    pub state: JobState,
+    pub code: Code,
+    /// The outcome, serialised.
+    pub outcome: &'a str,
+}
+
 /// What a completion did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completed {
@@ -415,36 +425,68 @@ impl JobStore {
         outcome: &Outcome,
         now_ms: u64,
     ) -> Result<Completed, StoreError> {
-        let Delivered {
-            tenant,
-            job_id,
-            entry_id,
-        } = job;
-        let mut conn = self.conn.clone();
-        let status: i64 = self
-            .scripts
-            .complete
-            .key(self.keys.job(job_id))
-            .key(self.keys.jobs_stream())
-            .key(self.keys.records_stream())
-            .key(self.keys.tenant_open_jobs(tenant))
-            .arg(Keys::GROUP)
-            .arg(entry_id)
-            .arg(job_id)
-            .arg(state.as_str())
-            .arg(code.as_str())
-            .arg(serde_json::to_string(outcome).unwrap_or_default())
+        let outcome = serde_json::to_string(outcome).unwrap_or_default();
+        let done = self
+            .complete_many(
+                &[Completion {
+                    job,
+                    state,
+                    code,
+                    outcome: &outcome,
+                }],
+                now_ms,
+            )
+            .await?;
+        done.into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Protocol("complete returned nothing".into()))
+    }
+
+    /// Completes several jobs in one round trip (one script); each is still written once.
+    pub async fn complete_many(
+        &self,
+        jobs: &[Completion<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Completed>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.scripts.complete.prepare_invoke();
+        inv.key(self.keys.jobs_stream())
+            .key(self.keys.records_stream());
+        for c in jobs {
+            inv.key(self.keys.job(c.job.job_id))
+                .key(self.keys.tenant_open_jobs(c.job.tenant));
+        }
+        inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
             .arg(self.keys.done_channel())
-            .arg(self.record_flag())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(match status {
-            1 => Completed::Stored,
-            0 => Completed::Duplicate,
-            _ => Completed::Gone,
-        })
+            .arg(self.record_flag());
+        for c in jobs {
+            inv.arg(c.job.entry_id)
+                .arg(c.job.job_id)
+                .arg(c.state.as_str())
+                .arg(c.code.as_str())
+                .arg(c.outcome);
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<i64> = inv.invoke_async(&mut conn).await?;
+        if replies.len() != jobs.len() {
+            return Err(StoreError::Protocol(format!(
+                "complete returned {} results for {} jobs",
+                replies.len(),
+                jobs.len()
+            )));
+        }
+        Ok(replies
+            .into_iter()
+            .map(|r| match r {
+                1 => Completed::Stored,
+                0 => Completed::Duplicate,
+                _ => Completed::Gone,
+            })
+            .collect())
     }
 }
 

@@ -68,6 +68,7 @@ impl Worker {
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
         let ctx = Arc::new(Ctx {
+            completer: crate::completer::Completer::spawn(store.clone()),
             store,
             engine,
             dead_letters,

@@ -32,6 +32,8 @@ use routeq_shared::deadletters::{DeadLetters, Parked};
 /// Everything a job task needs.
 pub struct Ctx {
     pub store: JobStore,
+    /// Completes finished jobs, batching those that finish together.
+    pub completer: crate::completer::Completer,
     pub engine: crate::compute::Engine,
     pub dead_letters: DeadLetters,
     pub cfg: WorkerConfig,
@@ -286,7 +288,7 @@ async fn run_job(ctx: Arc<Ctx>, entry: Entry, attempts: u32, permit: OwnedSemaph
     let mut stored = None;
     for _ in 0..6 {
         match ctx
-            .store
+            .completer
             .complete(
                 Delivered {
                     tenant: &entry.tenant,
@@ -296,7 +298,6 @@ async fn run_job(ctx: Arc<Ctx>, entry: Entry, attempts: u32, permit: OwnedSemaph
                 finished.state,
                 finished.code,
                 &finished.outcome,
-                now_ms(),
             )
             .await
         {

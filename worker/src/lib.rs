@@ -18,6 +18,7 @@ pub mod breaker;
 pub mod cache;
 pub mod chain;
 pub mod cli;
+pub mod completer;
 pub mod compute;
 pub mod config;
 pub mod consumer;

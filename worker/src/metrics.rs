@@ -54,3 +54,5 @@ pub const RECORDER_BATCH_SECONDS: &str = "routeq_recorder_batch_seconds";
 pub const RECORDER_BACKLOG: &str = "routeq_recorder_backlog";
 /// Batches that failed to write (PostgreSQL down or refusing); they are retried.
 pub const RECORDER_FAILURES: &str = "routeq_recorder_failures_total";
+/// Jobs completed per completion script (batching under load).
+pub const COMPLETION_BATCH: &str = "routeq_completion_batch_size";

@@ -74,7 +74,11 @@ pub fn engine(
             "route",
             conn,
             keys.clone(),
-            if in_process { Duration::ZERO } else { Duration::from_secs(r.route_cache_ttl_s) },
+            if in_process {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(r.route_cache_ttl_s)
+            },
             r.coalesce && !in_process,
         ),
     );

@@ -1,32 +1,39 @@
--- complete.lua: write a job's terminal state exactly once, then tell and acknowledge.
+-- complete.lua: write the terminal state of one or more jobs, each exactly once, then tell and
+-- acknowledge. A worker completes whatever jobs are ready together, in one round trip.
 --
--- KEYS[1] job hash   KEYS[2] jobs stream   KEYS[3] records stream
--- KEYS[4] the tenant's open jobs (sorted set; the job leaves it here)
--- ARGV[1] consumer group   ARGV[2] stream entry id   ARGV[3] job id   ARGV[4] terminal state
--- ARGV[5] code             ARGV[6] outcome JSON      ARGV[7] now ms   ARGV[8] record TTL ms
--- ARGV[9] "done" channel        ARGV[10] "1" to append a `finished` record (the whole job)
+-- KEYS[1]  jobs stream   KEYS[2]  records stream
+-- KEYS[3..] per job, in pairs: the job hash, the tenant's open jobs (sorted set; the job leaves it)
+-- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] record TTL ms   ARGV[4] "done" channel
+-- ARGV[5] "1" to append a `finished` record (the whole job)
+-- ARGV[6..] per job, five each: stream entry id, job id, terminal state, code, outcome JSON
 --
--- Returns 1   stored, published, acknowledged
---         0   the job had already ended (a redelivered duplicate): nothing changed but the ack
---         -1  the record is gone (TTL): entry acknowledged
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then
-  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[2], ARGV[2])
-  return -1
+-- Returns one status per job, in order:
+--   1   stored, published, acknowledged
+--   0   the job had already ended (a redelivered duplicate): nothing changed but the ack
+--   -1  the record is gone (TTL): entry acknowledged
+local out = {}
+local jobs = (#KEYS - 2) / 2
+for i = 0, jobs - 1 do
+  local job, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  local a = 6 + 5 * i
+  local eid, id = ARGV[a], ARGV[a + 1]
+  local state = redis.call('HGET', job, 'state')
+  if not state then
+    out[#out + 1] = -1
+  elseif state ~= 'queued' and state ~= 'running' then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', job, 'state', ARGV[a + 2], 'code', ARGV[a + 3], 'out', ARGV[a + 4],
+      'fin', ARGV[2])
+    redis.call('PEXPIRE', job, ARGV[3])
+    if ARGV[5] == '1' then
+      redis.call('XADD', KEYS[2], '*', 'ev', 'finished', unpack(redis.call('HGETALL', job)))
+    end
+    redis.call('ZREM', open, id)
+    redis.call('PUBLISH', ARGV[4], id)
+    out[#out + 1] = 1
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], eid)
+  redis.call('XDEL', KEYS[1], eid)
 end
-if state ~= 'queued' and state ~= 'running' then
-  redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('XDEL', KEYS[2], ARGV[2])
-  return 0
-end
-redis.call('HSET', KEYS[1], 'state', ARGV[4], 'code', ARGV[5], 'out', ARGV[6], 'fin', ARGV[7])
-redis.call('PEXPIRE', KEYS[1], ARGV[8])
-if ARGV[10] == '1' then
-  redis.call('XADD', KEYS[3], '*', 'ev', 'finished', unpack(redis.call('HGETALL', KEYS[1])))
-end
-redis.call('ZREM', KEYS[4], ARGV[3])
-redis.call('PUBLISH', ARGV[9], ARGV[3])
-redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[2], ARGV[2])
-return 1
+return out
