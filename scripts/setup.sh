@@ -17,7 +17,17 @@ apt_install() {
     apt_updated=1
   fi
   log "installing $*"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+  # Packages like nginx and prometheus start their own daemons on install; routeq starts what it
+  # needs itself, so forbid service starts during the install (policy-rc.d exit 101), unless the
+  # machine already has a policy of its own.
+  local policy=/usr/sbin/policy-rc.d added=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod +x "$policy" && added=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null || rc=$?
+  if [ -n "$added" ]; then $SUDO rm -f "$policy"; fi
+  return "$rc"
 }
 
 redis_port_open() { (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; }
