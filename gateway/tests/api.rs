@@ -141,20 +141,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         // Remove this test's keys (the shared Redis is never flushed).
-        if let Ok(client) = redis::Client::open(self.redis_url.as_str())
-            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-        {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!(
-                    "{}*",
-                    self.prefix.replace('{', "\\{").replace('}', "\\}")
-                ))
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        }
+        let _ = routeq_shared::keys::purge_blocking(&self.redis_url, &self.prefix);
     }
 }
 

@@ -98,16 +98,7 @@ impl Drop for Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // This test's keys only (the shared Redis is never flushed).
-        if let Ok(mut conn) = redis::Client::open(REDIS).and_then(|c| c.get_connection()) {
-            let pattern = format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"));
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        }
+        let _ = routeq_shared::keys::purge_blocking(REDIS, &self.prefix);
     }
 }
 

@@ -70,18 +70,7 @@ impl Gw {
 impl Drop for Gw {
     fn drop(&mut self) {
         self.shutdown.cancel();
-        if let Ok(client) = redis::Client::open(REDIS)
-            && let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200))
-        {
-            let pattern = format!("{}*", self.prefix.replace('{', "\\{").replace('}', "\\}"));
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(pattern)
-                .query(&mut conn)
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-            }
-        }
+        let _ = routeq_shared::keys::purge_blocking(REDIS, &self.prefix);
     }
 }
 

@@ -144,17 +144,7 @@ struct KeyPrefix(String);
 
 impl Drop for KeyPrefix {
     fn drop(&mut self) {
-        let Ok(mut conn) = redis::Client::open(REDIS).and_then(|c| c.get_connection()) else {
-            return;
-        };
-        let pattern = format!("{}*", self.0.replace('{', "\\{").replace('}', "\\}"));
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(pattern)
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut conn);
-        }
+        let _ = routeq_shared::keys::purge_blocking(REDIS, &self.0);
     }
 }
 
