@@ -17,6 +17,7 @@ use crate::auth::Tenant;
 use crate::error::{ApiError, RequestId, job_response};
 use crate::metrics as m;
 use crate::validate;
+use crate::waiters::{Armed, WaitGuard};
 use routeq_shared::job::JobView;
 use routeq_shared::problem::Problem;
 
@@ -116,6 +117,12 @@ async fn submit_inner(
         submitted_ms,
         max_open: tenant_cap,
     };
+    // `Prefer: wait`: register and arm the wake-up before the job exists, so a completion that
+    // comes before the answer to the submit is not missed and a new job needs no first read.
+    let waiting = wait
+        .and_then(|_| wait_slot(app))
+        .map(|slot| (slot, app.waiters.register(&id)));
+    let armed = waiting.as_ref().map(|(_, guard)| guard.arm());
     let submitted = app
         .store
         .submit(&job, app.cfg.max_backlog)
@@ -169,29 +176,46 @@ async fn submit_inner(
         out_headers.insert("preference-applied", v);
     }
 
-    let record = match wait {
-        Some(w) => wait_for(app, tenant, &job_id, w)
+    let queued = || JobRecord {
+        id: job_id.clone(),
+        tenant: tenant.to_string(),
+        request_id: rid.0.clone(),
+        request_json: request.canonical_json(),
+        state: JobState::Queued,
+        code: Code::JobQueued,
+        submitted_ms,
+        deadline_ms: submitted_ms + request.deadline_ms,
+        started_ms: 0,
+        finished_ms: 0,
+        attempts: 0,
+        outcome: None,
+    };
+    // A new job: it is queued, and the armed wake-up covers everything since the submit.
+    let fresh = match (wait, armed) {
+        (Some(w), Some(armed)) if !replayed => Some((w, armed)),
+        _ => None,
+    };
+    let waited = match (fresh, &waiting) {
+        (Some((w, armed)), Some((_, guard))) => {
+            let first = Some((armed, queued()));
+            Some(wait_loop(app, tenant, &job_id, guard, first, Instant::now() + w).await)
+        }
+        _ => None,
+    };
+    drop(waiting);
+    let record = match (waited, wait) {
+        (Some(waited), _) => waited.map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        // A replay: the original job, waited for like a GET would.
+        (None, Some(w)) if replayed => wait_for(app, tenant, &job_id, w)
             .await
             .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
-        None if replayed => app
+        (None, _) if replayed => app
             .store
             .get(tenant, &job_id)
             .await
             .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
-        None => Some(JobRecord {
-            id: job_id.clone(),
-            tenant: tenant.to_string(),
-            request_id: rid.0.clone(),
-            request_json: request.canonical_json(),
-            state: JobState::Queued,
-            code: Code::JobQueued,
-            submitted_ms,
-            deadline_ms: submitted_ms + request.deadline_ms,
-            started_ms: 0,
-            finished_ms: 0,
-            attempts: 0,
-            outcome: None,
-        }),
+        // No wait asked, or every wait slot was taken: the job as it is now.
+        (None, _) => Some(queued()),
     };
     let Some(record) = record else {
         // Only possible if the record expired between the script and this read.
@@ -425,15 +449,40 @@ async fn wait_for(
     timeout: Duration,
 ) -> Result<Option<JobRecord>, StoreError> {
     // A bounded number of requests wait at once; beyond it, answer with the job as it is.
-    let Ok(_slot) = app.wait_slots.clone().try_acquire_owned() else {
-        metrics::counter!(m::WAITS_REFUSED).increment(1);
+    let Some(_slot) = wait_slot(app) else {
         return app.store.get(tenant, id).await;
     };
     let guard = app.waiters.register(id);
-    let until = Instant::now() + timeout;
+    wait_loop(app, tenant, id, &guard, None, Instant::now() + timeout).await
+}
+
+/// One of the bounded wait slots, or `None` (counted) when every slot is taken.
+fn wait_slot(app: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let slot = app.wait_slots.clone().try_acquire_owned().ok();
+    if slot.is_none() {
+        metrics::counter!(m::WAITS_REFUSED).increment(1);
+    }
+    slot
+}
+
+/// The waiting itself: `first` is an already armed wake-up with the job as known when it was
+/// armed (a job just created); otherwise each turn arms, then reads the store.
+async fn wait_loop<'g>(
+    app: &AppState,
+    tenant: &str,
+    id: &str,
+    guard: &'g WaitGuard,
+    mut first: Option<(Armed<'g>, JobRecord)>,
+    until: Instant,
+) -> Result<Option<JobRecord>, StoreError> {
     loop {
-        let armed = guard.arm();
-        let record = app.store.get(tenant, id).await?;
+        let (armed, record) = match first.take() {
+            Some((armed, record)) => (armed, Some(record)),
+            None => {
+                let armed = guard.arm();
+                (armed, app.store.get(tenant, id).await?)
+            }
+        };
         match record {
             Some(r) if !r.state.is_terminal() && Instant::now() < until => {
                 tokio::select! {

@@ -1,6 +1,7 @@
 //! Waiting for jobs to finish, with one pub/sub subscription per gateway process.
 //!
-//! Workers publish a job's id on `{p}:done` once, when it reaches a terminal state. One task per
+//! Workers publish a job's id on `{p}:done` once, when it reaches a terminal state (one message
+//! carries the ids of every job one completion stored, separated by spaces). One task per
 //! process holds the only subscription and wakes the requests waiting on that id. A waiter
 //! **registers first, then reads the store, then waits**, so a completion that lands between the
 //! read and the wait still wakes it. Pub/sub is at-most-once: when the subscription drops, every
@@ -65,10 +66,17 @@ impl Waiters {
         self.inner.subscribed.load(Ordering::Relaxed)
     }
 
-    fn wake(&self, id: &str) {
+    /// Wakes the waiters of every id in `ids` (one message names every job one completion
+    /// stored, separated by single spaces).
+    fn wake(&self, ids: &str) {
         let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(slot) = slots.get(id) {
-            slot.notify.notify_waiters();
+        if slots.is_empty() {
+            return;
+        }
+        for id in ids.split(' ') {
+            if let Some(slot) = slots.get(id) {
+                slot.notify.notify_waiters();
+            }
         }
     }
 
@@ -102,8 +110,8 @@ impl Waiters {
                             () = shutdown.cancelled() => break,
                             msg = messages.next() => match msg {
                                 Some(msg) => {
-                                    if let Ok(id) = std::str::from_utf8(msg.get_payload_bytes()) {
-                                        self.wake(id);
+                                    if let Ok(ids) = std::str::from_utf8(msg.get_payload_bytes()) {
+                                        self.wake(ids);
                                     }
                                 }
                                 None => break,

@@ -80,6 +80,7 @@ pub async fn read_loop(ctx: Arc<Ctx>, pool: deadpool_redis::Pool, shutdown: Canc
     let reclaim_every = Duration::from_millis(ctx.cfg.reclaim_interval_ms);
     let mut last_reclaim = Instant::now();
     let mut cursor = "0-0".to_string();
+    let mut reader: Option<deadpool_redis::Connection> = None;
     while !shutdown.is_cancelled() {
         if !group_ready {
             match ctx.store.ensure_group().await {
@@ -119,13 +120,22 @@ pub async fn read_loop(ctx: Arc<Ctx>, pool: deadpool_redis::Pool, shutdown: Canc
             .group(Keys::GROUP, &ctx.consumer)
             .count(permits.num_permits())
             .block(ctx.cfg.block_ms as usize);
+        // The blocking read keeps its connection from one read to the next: taking it from the
+        // pool each time would cost a recycle check (a round trip) per read. A failed read
+        // drops it, and the next read takes a fresh one.
         let reply: Result<StreamReadReply, String> = async {
-            let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            redis::AsyncCommands::xread_options(&mut *conn, &[&key], &[">"], &opts)
+            let conn = match reader.as_mut() {
+                Some(conn) => conn,
+                None => reader.insert(pool.get().await.map_err(|e| e.to_string())?),
+            };
+            redis::AsyncCommands::xread_options(&mut **conn, &[&key], &[">"], &opts)
                 .await
                 .map_err(|e| e.to_string())
         }
         .await;
+        if reply.is_err() {
+            reader = None;
+        }
         match reply {
             Ok(reply) => {
                 backoff = Duration::from_millis(50);

@@ -50,9 +50,12 @@ impl Completions {
             let mut messages = pubsub.into_on_message();
             while let Some(msg) = messages.next().await {
                 let at = Instant::now();
-                let id = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
-                if tx.send((at, id)).is_err() {
-                    break;
+                // One message names every job a completion script stored, space-separated.
+                let ids = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
+                for id in ids.split(' ').filter(|id| !id.is_empty()) {
+                    if tx.send((at, id.to_string())).is_err() {
+                        return;
+                    }
                 }
             }
         });

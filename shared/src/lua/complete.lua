@@ -7,11 +7,15 @@
 -- ARGV[5] "1" to append a `finished` record (the whole job)
 -- ARGV[6..] per job, five each: stream entry id, job id, terminal state, code, outcome JSON
 --
+-- The entries are acknowledged and deleted with one XACK and one XDEL, and the ids of the jobs
+-- stored here are published as one message: the ids separated by single spaces.
+--
 -- Returns one status per job, in order:
 --   1   stored, published, acknowledged
 --   0   the job had already ended (a redelivered duplicate): nothing changed but the ack
 --   -1  the record is gone (TTL): entry acknowledged
 local out = {}
+local eids, done = {}, {}
 local jobs = (#KEYS - 2) / 2
 for i = 0, jobs - 1 do
   local job, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
@@ -30,10 +34,14 @@ for i = 0, jobs - 1 do
       redis.call('XADD', KEYS[2], '*', 'ev', 'finished', unpack(redis.call('HGETALL', job)))
     end
     redis.call('ZREM', open, id)
-    redis.call('PUBLISH', ARGV[4], id)
+    done[#done + 1] = id
     out[#out + 1] = 1
   end
-  redis.call('XACK', KEYS[1], ARGV[1], eid)
-  redis.call('XDEL', KEYS[1], eid)
+  eids[#eids + 1] = eid
 end
+if #done > 0 then
+  redis.call('PUBLISH', ARGV[4], table.concat(done, ' '))
+end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(eids))
+redis.call('XDEL', KEYS[1], unpack(eids))
 return out

@@ -15,9 +15,11 @@
 --   -2      its deadline had passed: it is now `expired` (stored, published, acknowledged)
 local out = {}
 local now = tonumber(ARGV[2])
+-- One delivery's entry of the history, appended to the JSON text without decoding it.
+local who = cjson.encode(ARGV[3])
 for i = 3, #KEYS do
   local eid = ARGV[i + 5]
-  local job = redis.call('HMGET', KEYS[i], 'state', 'dl', 'id')
+  local job = redis.call('HMGET', KEYS[i], 'state', 'dl', 'id', 'att', 'hist')
   local state = job[1]
   if not state then
     redis.call('XACK', KEYS[1], ARGV[1], eid)
@@ -39,15 +41,21 @@ for i = 3, #KEYS do
     redis.call('XDEL', KEYS[1], eid)
     out[#out + 1] = -2
   else
-    if state == 'queued' then
-      redis.call('HSET', KEYS[i], 'state', 'running', 'code', 'JOB_RUNNING', 'st', ARGV[2])
-    end
-    redis.call('HSET', KEYS[i], 'wrk', ARGV[3])
-    local n = redis.call('HINCRBY', KEYS[i], 'att', 1)
+    local n = (tonumber(job[4]) or 0) + 1
     -- The delivery history a dead letter carries: who took the job, when, which delivery.
-    local hist = cjson.decode(redis.call('HGET', KEYS[i], 'hist') or '[]')
-    hist[#hist + 1] = {n = n, w = ARGV[3], t = now}
-    redis.call('HSET', KEYS[i], 'hist', cjson.encode(hist))
+    local item = '{"n":' .. n .. ',"w":' .. who .. ',"t":' .. ARGV[2] .. '}'
+    local hist = job[5]
+    if hist and #hist > 2 then
+      hist = string.sub(hist, 1, -2) .. ',' .. item .. ']'
+    else
+      hist = '[' .. item .. ']'
+    end
+    if state == 'queued' then
+      redis.call('HSET', KEYS[i], 'state', 'running', 'code', 'JOB_RUNNING', 'st', ARGV[2],
+        'wrk', ARGV[3], 'att', n, 'hist', hist)
+    else
+      redis.call('HSET', KEYS[i], 'wrk', ARGV[3], 'att', n, 'hist', hist)
+    end
     out[#out + 1] = n
   end
 end

@@ -62,8 +62,12 @@ impl Fleet {
                     () = token.cancelled() => break,
                     m = messages.next() => match m {
                         Some(m) => {
-                            let id: String = m.get_payload().unwrap_or_default();
-                            *counts.lock().expect("lock").entry(id).or_insert(0) += 1;
+                            // One message names every job one completion stored.
+                            let ids: String = m.get_payload().unwrap_or_default();
+                            let mut counts = counts.lock().expect("lock");
+                            for id in ids.split(' ').filter(|id| !id.is_empty()) {
+                                *counts.entry(id.to_string()).or_insert(0) += 1;
+                            }
                         }
                         None => break,
                     }
