@@ -22,6 +22,8 @@ pub struct GatewayArgs {
     pub gateway: GatewayConfig,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub runtime: routeq_shared::runtime::RuntimeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

@@ -8,28 +8,30 @@ use routeq_gateway::{Application, GatewayArgs, GatewayConfig};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     // `routeq-gateway healthcheck [--url URL]`: a probe for container health checks (no curl).
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        std::process::exit(
+        let status = routeq_shared::runtime::small()?.block_on(
             routeq_shared::telemetry::healthcheck_command(
                 &["ROUTEQ_ADMIN_LISTEN", "ROUTEQ_LISTEN"],
                 "127.0.0.1:8080",
-            )
-            .await,
+            ),
         );
+        std::process::exit(status);
     }
     let args = GatewayArgs::parse();
     routeq_shared::telemetry::init_logging(&args.log);
     match args.command {
-        Some(Command::Keys { action }) => keys(&args.gateway, action).await,
+        Some(Command::Keys { action }) => {
+            routeq_shared::runtime::small()?.block_on(keys(&args.gateway, action))
+        }
         Some(Command::Secret { action }) => secret(action),
-        None => {
+        // One runtime thread per core unless --threads says otherwise.
+        None => args.runtime.build(0)?.block_on(async move {
             let app = Application::build(args.gateway).await?;
             app.run_until(routeq_shared::telemetry::shutdown_signal())
                 .await
-        }
+        }),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod deadletters;
 pub mod job;
 pub mod keys;
 pub mod problem;
+pub mod runtime;
 pub mod scripts;
 pub mod secrets;
 pub mod store;

@@ -22,6 +22,8 @@ pub struct WorkerArgs {
     pub worker: WorkerConfig,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub runtime: routeq_shared::runtime::RuntimeArgs,
 }
 
 /// Which provider protocols the worker speaks, and whether the answers are real.

@@ -9,24 +9,29 @@ use routeq_worker::{Worker, WorkerArgs};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
-        std::process::exit(
+        let status = routeq_shared::runtime::small()?.block_on(
             routeq_shared::telemetry::healthcheck_command(
                 &["ROUTEQ_METRICS_LISTEN"],
                 "127.0.0.1:9091",
-            )
-            .await,
+            ),
         );
+        std::process::exit(status);
     }
     let args = WorkerArgs::parse();
     routeq_shared::telemetry::init_logging(&args.log);
     if let Some(command) = args.command {
-        return routeq_worker::cli::run(command, &mut std::io::stdout().lock()).await;
+        return routeq_shared::runtime::small()?.block_on(routeq_worker::cli::run(
+            command,
+            &mut std::io::stdout().lock(),
+        ));
     }
-    let worker = Worker::build(args.worker).await?;
-    worker
-        .run_until(routeq_shared::telemetry::shutdown_signal())
-        .await
+    // One runtime thread unless --threads says otherwise: the fleet scales by processes.
+    args.runtime.build(1)?.block_on(async move {
+        let worker = Worker::build(args.worker).await?;
+        worker
+            .run_until(routeq_shared::telemetry::shutdown_signal())
+            .await
+    })
 }

@@ -1417,15 +1417,30 @@ async fn nginx_in_front_of_two_gateways_serves_a_submit_poll_round_trip() {
     );
 
     // The access log is JSON, carries the same request ids, and shows both gateways serving.
-    let log = std::fs::read_to_string(dir.path("access.log")).expect("access log");
-    let lines: Vec<Value> = log
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {l}"))
-        })
-        .collect();
-    for rid in polled_ids.iter().chain([&nginx_rid]) {
+    // nginx writes a request's line after its response has left, so the last line can trail the
+    // answer by a moment: read until every id is there, or 5 s have passed.
+    let wanted: Vec<&String> = polled_ids.iter().chain([&nginx_rid]).collect();
+    let read_log = || -> Vec<Value> {
+        let log = std::fs::read_to_string(dir.path("access.log")).expect("access log");
+        log.lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("access log line is not JSON ({e}): {l}"))
+            })
+            .collect()
+    };
+    let logged = |lines: &[Value]| {
+        wanted
+            .iter()
+            .all(|rid| lines.iter().any(|l| l["request_id"] == rid.as_str()))
+    };
+    let mut lines = read_log();
+    let until = Instant::now() + Duration::from_secs(5);
+    while !logged(&lines) && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        lines = read_log();
+    }
+    for rid in wanted {
         assert!(
             lines.iter().any(|l| l["request_id"] == rid.as_str()),
             "{rid} is in nginx's access log"
