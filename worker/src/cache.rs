@@ -207,18 +207,26 @@ impl AnswerCache {
                         .and_then(|c| serde_json::to_string(&c).ok())
                         .unwrap_or_default();
                     if self.coalesce {
-                        let done: redis::RedisResult<i64> = self
-                            .finish
-                            .key(&cache_key)
-                            .key(&lease_key)
-                            .arg(&token)
-                            .arg(&value)
-                            .arg(keep.as_millis() as u64)
-                            .invoke_async(&mut conn)
-                            .await;
-                        if let Err(e) = done {
-                            tracing::warn!(cache = self.kind, error = %e, "could not store a provider answer");
-                        }
+                        // The answer is this job's already: storing it and releasing the lease
+                        // need not hold the job up (a round trip less before it completes). If
+                        // the process dies first, the lease lapses and a waiting caller takes
+                        // over, as for a worker that died during the call.
+                        let finish = self.finish.clone();
+                        let kind = self.kind;
+                        let keep_ms = keep.as_millis() as u64;
+                        tokio::spawn(async move {
+                            let done: redis::RedisResult<i64> = finish
+                                .key(&cache_key)
+                                .key(&lease_key)
+                                .arg(&token)
+                                .arg(&value)
+                                .arg(keep_ms)
+                                .invoke_async(&mut conn)
+                                .await;
+                            if let Err(e) = done {
+                                tracing::warn!(cache = kind, error = %e, "could not store a provider answer");
+                            }
+                        });
                     } else if !value.is_empty() {
                         let set: redis::RedisResult<()> = redis::cmd("SET")
                             .arg(&cache_key)
