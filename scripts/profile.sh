@@ -46,17 +46,19 @@ echo "[profile] sampling all CPUs for ${seconds}s" >&2
 perf record -a -e cpu-clock -F 999 -o "$out/perf.data" -- sleep "$seconds" 2>>"$out/loadtest.log"
 wait "$load"
 
-report() { perf report -i "$out/perf.data" --stdio "$@" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
+report() { perf report -i "$out/perf.data" --stdio "$@" 2>/dev/null | grep -v -e '^#' -e '^$' || true; }
 {
   echo "# CPU samples by process (thread name) and binary or library"
   report --sort comm,dso --percent-limit 0.5
   for bin in routeq-gateway routeq-worker redis-server; do
     echo
-    echo "# hottest symbols of $bin (percent of all samples)"
-    # Tokio threads are all named tokio-rt-worker: select the binary through its pids.
-    pids=$(perf report -i "$out/perf.data" --stdio --sort pid,dso 2>/dev/null \
-      | awk -v b="$bin" '$0 ~ b {split($2, p, ":"); print p[1]}' | sort -u | paste -sd, -)
-    [ -n "$pids" ] && report --pids "$pids" --sort dso,sym --percent-limit 0.4 | head -25
+    echo "# hottest symbols of $bin (percent of its own samples)"
+    # Tokio threads are all named tokio-rt-worker: select the binary through its thread ids.
+    tids=$(report --sort pid,dso | awk -v b="$bin" '$0 ~ b {split($2, p, ":"); print p[1]}' \
+      | sort -u | paste -sd, -)
+    if [ -n "$tids" ]; then
+      report --tid "$tids" --percentage relative --sort dso,sym --percent-limit 1 | head -25
+    fi
   done
 } >"$out/profile.txt"
 echo "[profile] wrote $out/profile.txt and $out/perf.data" >&2
