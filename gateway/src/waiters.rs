@@ -177,3 +177,64 @@ impl Drop for WaitGuard {
         metrics::gauge!(crate::metrics::WAITERS).decrement(1.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Waiters;
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+
+    /// One completion message names every job a completion script stored: each named waiter
+    /// wakes, and a waiter on another id does not.
+    #[tokio::test]
+    async fn one_message_wakes_every_job_it_names_and_no_other() {
+        let client = redis::Client::open("redis://127.0.0.1:6379").expect("client");
+        let channel = format!("{{waiters-test-{}}}:done", uuid::Uuid::new_v4().simple());
+        let waiters = Waiters::default();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(waiters.clone().run(
+            client.clone(),
+            channel.clone(),
+            shutdown.clone(),
+        ));
+        let until = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !waiters.is_subscribed() {
+            assert!(tokio::time::Instant::now() < until, "never subscribed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        let named: Vec<_> = ["job-a", "job-b", "job-c"]
+            .iter()
+            .map(|id| waiters.register(id))
+            .collect();
+        let other = waiters.register("job-z");
+        let armed: Vec<_> = named.iter().map(|g| g.arm()).collect();
+        let other_armed = other.arm();
+
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connection");
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg("job-a job-b job-c")
+            .query_async(&mut conn)
+            .await
+            .expect("publish");
+        assert_eq!(receivers, 1, "the gateway's one subscription");
+
+        for (i, a) in armed.into_iter().enumerate() {
+            tokio::time::timeout(Duration::from_secs(2), a.wait())
+                .await
+                .unwrap_or_else(|_| panic!("waiter {i} was not woken"));
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), other_armed.wait())
+                .await
+                .is_err(),
+            "a job the message does not name was woken"
+        );
+        shutdown.cancel();
+        task.await.expect("subscription task");
+    }
+}
