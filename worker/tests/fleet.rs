@@ -355,3 +355,104 @@ async fn invalid_worker_configuration_exits_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("hash tag"));
 }
+
+/// Redis restarts under a running fleet and comes back empty (no persistence): the worker's
+/// blocking reader drops its dead connection, recreates the consumer group, and jobs submitted
+/// after the restart finish — nothing needs restarting but Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_serves_again_after_redis_restarts_empty() {
+    let port = free_port();
+    let start_redis = || {
+        let redis = Proc(
+            Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server"),
+        );
+        let until = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "private redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        redis
+    };
+    let mut redis = start_redis();
+    let url = format!("redis://127.0.0.1:{port}");
+    let prefix = "{restart}";
+
+    let sim = routeq_sim::Simulator::bind(SimArgs::instant())
+        .await
+        .expect("simulator")
+        .spawn();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let gateway = routeq_gateway::Application::build(
+        routeq_gateway::GatewayConfig::for_tests(&url, prefix).expect("gateway config"),
+    )
+    .await
+    .expect("gateway");
+    let addr = gateway.local_addr().expect("addr");
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        gateway
+            .run_until(async move { token.cancelled().await })
+            .await
+    });
+    let worker = Worker::build(
+        routeq_worker::WorkerConfig::for_tests(&url, prefix, &sim.base_url())
+            .expect("worker config"),
+    )
+    .await
+    .expect("worker");
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        worker
+            .run_until(async move { token.cancelled().await })
+            .await
+    });
+
+    // A job with Prefer: wait, retried while the fleet reconnects (503 QUEUE_UNAVAILABLE, or a
+    // 202 when the answer did not come within the wait). Returns the final status and body.
+    let http = reqwest::Client::new();
+    let route = |i: u32| {
+        let http = http.clone();
+        async move {
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let res = http
+                    .post(format!("http://{addr}/v1/routes"))
+                    .header("prefer", "wait=5")
+                    .json(&trip(i))
+                    .send()
+                    .await
+                    .expect("gateway answers");
+                let status = res.status();
+                let body: Value = res.json().await.expect("json");
+                if status == StatusCode::OK || Instant::now() >= until {
+                    return (status, body);
+                }
+                assert!(
+                    status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::ACCEPTED,
+                    "{status} {body}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    let (status, body) = route(1).await;
+    assert_eq!(status, StatusCode::OK, "before the restart: {body}");
+
+    // Redis dies and comes back empty on the same port.
+    let _ = redis.0.kill();
+    let _ = redis.0.wait();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis = start_redis();
+
+    let (status, body) = route(2).await;
+    assert_eq!(status, StatusCode::OK, "after the restart: {body}");
+    assert_eq!(body["state"], "succeeded", "{body}");
+    shutdown.cancel();
+    drop(redis);
+}
