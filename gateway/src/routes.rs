@@ -191,12 +191,8 @@ async fn submit_inner(
         outcome: None,
     };
     // A new job: it is queued, and the armed wake-up covers everything since the submit.
-    let fresh = match (wait, armed) {
-        (Some(w), Some(armed)) if !replayed => Some((w, armed)),
-        _ => None,
-    };
-    let waited = match (fresh, &waiting) {
-        (Some((w, armed)), Some((_, guard))) => {
+    let waited = match (wait, armed, &waiting) {
+        (Some(w), Some(armed), Some((_, guard))) if !replayed => {
             let first = Some((armed, queued()));
             Some(wait_loop(app, tenant, &job_id, guard, first, Instant::now() + w).await)
         }
