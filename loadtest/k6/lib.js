@@ -146,3 +146,26 @@ export function handleSummary(data) {
 }
 
 export const SUMMARY_TREND_STATS = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'p(99.9)', 'count'];
+
+// The options of a constant-arrival-rate scenario named `name`: RATE jobs/s (default `share` of
+// CAPACITY) for DURATION (default `duration`), with no dropped iteration allowed. In flight at
+// once ≈ rate × e2e, so VUS defaults to one per job/s with room (MAX_VUS) for queueing.
+export function constantArrival(name, share, duration) {
+  const rate = num('RATE', Math.max(1, Math.round(CAPACITY * share)));
+  const vus = num('VUS', Math.max(20, Math.ceil(rate * 1.0)));
+  return {
+    scenarios: {
+      [name]: {
+        executor: 'constant-arrival-rate',
+        rate,
+        timeUnit: '1s',
+        duration: env('DURATION', duration),
+        preAllocatedVUs: vus,
+        maxVUs: num('MAX_VUS', vus * 4),
+        gracefulStop: env('GRACEFUL_STOP', '60s'),
+      },
+    },
+    thresholds: loadThresholds({ dropped_iterations: ['count==0'] }),
+    summaryTrendStats: SUMMARY_TREND_STATS,
+  };
+}
