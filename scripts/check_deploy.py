@@ -780,7 +780,7 @@ def check_grafana(fleet: Fleet) -> None:
 def check_keda(fleet: Fleet) -> None:
     path = ROOT / "deploy" / "k8s" / "keda-scaledobject.yaml"
     obj = load_yaml(path) or {}
-    keys_rs = (ROOT / "shared" / "src" / "keys.rs").read_text(encoding="utf-8")
+    keys_rs = (ROOT / "shared" / "src" / "redis" / "keys.rs").read_text(encoding="utf-8")
     group = re.search(r'const GROUP: &\'static str = "([^"]+)"', keys_rs)
     stream_suffix = re.search(r'fn jobs_stream\(&self\) -> String \{\s*format!\("\{\}:([a-z]+)"', keys_rs)
     prefix = fleet.env("worker").get("ROUTEQ_KEY_PREFIX", "{routeq}")

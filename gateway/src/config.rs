@@ -3,12 +3,10 @@
 
 use std::net::SocketAddr;
 
-use routeq_shared::connect::RedisArgs;
 use routeq_shared::db::DbArgs;
-use routeq_shared::store::RecordsMode;
+use routeq_shared::redis::RedisArgs;
+use routeq_shared::redis::outbox::RecordsMode;
 use routeq_shared::telemetry::LogArgs;
-
-use crate::auth::AuthMode;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -68,6 +66,25 @@ pub enum KeysAction {
     List,
     /// Revoke a key by id: requests with it are refused at once.
     Revoke { id: String },
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// No keys: every request is the default tenant. For local development only.
+    Open,
+    /// `Authorization: Bearer <key>` is required; keys are managed with `routeq-gateway keys`.
+    Keys,
+}
+
+/// The limits request validation applies.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_waypoints: usize,
+    pub max_address_chars: usize,
+    pub default_deadline_ms: u64,
+    pub min_deadline_ms: u64,
+    pub max_deadline_ms: u64,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -193,6 +210,17 @@ impl GatewayConfig {
             prefix,
         ])?;
         Ok(args.gateway)
+    }
+
+    /// What request validation allows.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_waypoints: self.max_waypoints,
+            max_address_chars: self.max_address_chars,
+            default_deadline_ms: self.default_deadline_ms,
+            min_deadline_ms: self.min_deadline_ms,
+            max_deadline_ms: self.max_deadline_ms,
+        }
     }
 
     /// Checks the invariants flags alone cannot express.

@@ -1,20 +1,28 @@
 //! Waiting for jobs to finish, with one pub/sub subscription per gateway process.
 //!
 //! Workers publish a job's id on `{p}:done` once, when it reaches a terminal state (one message
-//! carries the ids of every job one completion stored, separated by spaces). One task per
-//! process holds the only subscription and wakes the requests waiting on that id. A waiter
-//! **registers first, then reads the store, then waits**, so a completion that lands between the
-//! read and the wait still wakes it. Pub/sub is at-most-once: when the subscription drops, every
-//! waiter is woken to re-read the store, and again once the subscription is back, so nothing that
-//! happened while it was down is missed.
+//! carries the ids of every job one script ended, separated by spaces). One task per process
+//! holds the only subscription ([`Waiters::run`]) and wakes the requests waiting on those ids.
+//!
+//! A wait is one call, [`Waiters::wait`] (or [`Waiters::watch`] + [`Watch::until_done`] when the
+//! wake-up must be armed before the job even exists): it **arms its wake-up first, then reads
+//! the store, then waits**, so a completion that lands between the read and the wait still wakes
+//! it. Pub/sub is at-most-once: when the subscription drops, every waiter is woken to re-read the
+//! store, and again once the subscription is back, so nothing that happened meanwhile is missed.
+//! At most `--max-waiters` requests wait at once; beyond that a wait answers with the job as it is.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::sync::Notify;
+use routeq_shared::job::JobRecord;
+use routeq_shared::metrics::http as m;
+use routeq_shared::redis::{JobStore, StoreError};
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Default)]
@@ -23,41 +31,87 @@ struct Slot {
     waiters: usize,
 }
 
-#[derive(Default)]
 struct Inner {
     slots: Mutex<HashMap<String, Slot>>,
     /// Woken on every reconnect and disconnect: waiters re-read the store.
-    everyone: Notify,
+    everyone: Arc<Notify>,
     subscribed: AtomicBool,
+    /// Bounds the requests waiting at once.
+    permits: Arc<Semaphore>,
 }
 
 /// The process-wide registry of waiters.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Waiters {
     inner: Arc<Inner>,
 }
 
-/// One registered waiter; deregisters on drop.
-pub struct WaitGuard {
+/// One registered, armed waiter on one job; deregisters when dropped.
+pub struct Watch {
     inner: Arc<Inner>,
     id: String,
     notify: Arc<Notify>,
+    one: Pin<Box<OwnedNotified>>,
+    all: Pin<Box<OwnedNotified>>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Waiters {
-    /// Registers interest in `id`. Call before reading the store.
-    pub fn register(&self, id: &str) -> WaitGuard {
+    /// A registry admitting at most `max_waiters` waits at once.
+    pub fn new(max_waiters: usize) -> Waiters {
+        Waiters {
+            inner: Arc::new(Inner {
+                slots: Mutex::new(HashMap::new()),
+                everyone: Arc::new(Notify::new()),
+                subscribed: AtomicBool::new(false),
+                permits: Arc::new(Semaphore::new(max_waiters)),
+            }),
+        }
+    }
+
+    /// Registers and arms a wait on `id`: a completion published from now on is not missed.
+    /// `None` (counted) when `--max-waiters` requests already wait.
+    pub fn watch(&self, id: &str) -> Option<Watch> {
+        let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
+            metrics::counter!(m::WAITS_REFUSED.name).increment(1);
+            return None;
+        };
         let notify = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
             let slot = slots.entry(id.to_string()).or_default();
             slot.waiters += 1;
             slot.notify.clone()
         };
-        metrics::gauge!(crate::metrics::WAITERS).increment(1.0);
-        WaitGuard {
+        metrics::gauge!(m::WAITERS.name).increment(1.0);
+        let mut watch = Watch {
             inner: self.inner.clone(),
             id: id.to_string(),
+            one: Box::pin(notify.clone().notified_owned()),
+            all: Box::pin(self.inner.everyone.clone().notified_owned()),
             notify,
+            _permit: permit,
+        };
+        watch.arm();
+        Some(watch)
+    }
+
+    /// The job once it is terminal, or as it is when `timeout` passes or the gateway shuts down
+    /// (`None`: no such job for this tenant). With every wait slot taken, the job as it is now.
+    pub async fn wait(
+        &self,
+        store: &JobStore,
+        tenant: &str,
+        id: &str,
+        timeout: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        match self.watch(id) {
+            Some(watch) => {
+                watch
+                    .until_done(store, tenant, None, Instant::now() + timeout, shutdown)
+                    .await
+            }
+            None => store.get(tenant, id).await,
         }
     }
 
@@ -66,8 +120,7 @@ impl Waiters {
         self.inner.subscribed.load(Ordering::Relaxed)
     }
 
-    /// Wakes the waiters of every id in `ids` (one message names every job one completion
-    /// stored, separated by single spaces).
+    /// Wakes the waiters of every id in `ids` (space-separated).
     fn wake(&self, ids: &str) {
         let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
         if slots.is_empty() {
@@ -138,34 +191,54 @@ impl Waiters {
     }
 }
 
-impl WaitGuard {
-    /// Arms a wait: a wake-up sent after this call returns is never lost, even though the
-    /// returned future is first polled later. Arm, then read the store, then `wait()`.
-    pub fn arm(&self) -> Armed<'_> {
-        let mut one = Box::pin(self.notify.notified());
-        let mut all = Box::pin(self.inner.everyone.notified());
-        one.as_mut().enable();
-        all.as_mut().enable();
-        Armed { one, all }
+impl Watch {
+    /// Arms the next wake-up (a wake-up sent after this returns is never lost).
+    fn arm(&mut self) {
+        self.one = Box::pin(self.notify.clone().notified_owned());
+        self.all = Box::pin(self.inner.everyone.clone().notified_owned());
+        self.one.as_mut().enable();
+        self.all.as_mut().enable();
     }
-}
 
-/// An enabled wait (see [`WaitGuard::arm`]).
-pub struct Armed<'a> {
-    one: std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>,
-    all: std::pin::Pin<Box<tokio::sync::futures::Notified<'a>>>,
-}
-
-impl Armed<'_> {
-    pub async fn wait(mut self) {
+    /// Until the next wake-up (of this job, or of every waiter).
+    async fn woken(&mut self) {
         tokio::select! {
             () = self.one.as_mut() => {},
             () = self.all.as_mut() => {},
         }
     }
+
+    /// Waits until the job is terminal, `until` passes, or `shutdown`; returns the job as last
+    /// read. `known` is the job as it was when the watch was armed (a job just created: no first
+    /// read); otherwise each turn reads the store after arming.
+    pub async fn until_done(
+        mut self,
+        store: &JobStore,
+        tenant: &str,
+        mut known: Option<JobRecord>,
+        until: Instant,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<JobRecord>, StoreError> {
+        loop {
+            let record = match known.take() {
+                Some(r) => Some(r),
+                None => store.get(tenant, &self.id).await?,
+            };
+            match record {
+                Some(r) if !r.state.is_terminal() && Instant::now() < until => {
+                    tokio::select! {
+                        () = self.woken() => self.arm(),
+                        () = tokio::time::sleep_until(until.into()) => return Ok(Some(r)),
+                        () = shutdown.cancelled() => return Ok(Some(r)),
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
 }
 
-impl Drop for WaitGuard {
+impl Drop for Watch {
     fn drop(&mut self) {
         let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = slots.get_mut(&self.id) {
@@ -174,7 +247,7 @@ impl Drop for WaitGuard {
                 slots.remove(&self.id);
             }
         }
-        metrics::gauge!(crate::metrics::WAITERS).decrement(1.0);
+        metrics::gauge!(m::WAITERS.name).decrement(1.0);
     }
 }
 
@@ -190,7 +263,7 @@ mod tests {
     async fn one_message_wakes_every_job_it_names_and_no_other() {
         let client = redis::Client::open("redis://127.0.0.1:6379").expect("client");
         let channel = format!("{{waiters-test-{}}}:done", uuid::Uuid::new_v4().simple());
-        let waiters = Waiters::default();
+        let waiters = Waiters::new(16);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(waiters.clone().run(
             client.clone(),
@@ -203,13 +276,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
 
-        let named: Vec<_> = ["job-a", "job-b", "job-c"]
+        let mut named: Vec<_> = ["job-a", "job-b", "job-c"]
             .iter()
-            .map(|id| waiters.register(id))
+            .map(|id| waiters.watch(id).expect("a slot"))
             .collect();
-        let other = waiters.register("job-z");
-        let armed: Vec<_> = named.iter().map(|g| g.arm()).collect();
-        let other_armed = other.arm();
+        let mut other = waiters.watch("job-z").expect("a slot");
 
         let mut conn = client
             .get_multiplexed_async_connection()
@@ -223,18 +294,28 @@ mod tests {
             .expect("publish");
         assert_eq!(receivers, 1, "the gateway's one subscription");
 
-        for (i, a) in armed.into_iter().enumerate() {
-            tokio::time::timeout(Duration::from_secs(2), a.wait())
+        for (i, w) in named.iter_mut().enumerate() {
+            tokio::time::timeout(Duration::from_secs(2), w.woken())
                 .await
                 .unwrap_or_else(|_| panic!("waiter {i} was not woken"));
         }
         assert!(
-            tokio::time::timeout(Duration::from_millis(200), other_armed.wait())
+            tokio::time::timeout(Duration::from_millis(200), other.woken())
                 .await
                 .is_err(),
             "a job the message does not name was woken"
         );
         shutdown.cancel();
         task.await.expect("subscription task");
+    }
+
+    #[test]
+    fn beyond_the_bound_a_wait_is_refused() {
+        let waiters = Waiters::new(1);
+        let first = waiters.watch("a");
+        assert!(first.is_some());
+        assert!(waiters.watch("b").is_none());
+        drop(first);
+        assert!(waiters.watch("b").is_some());
     }
 }

@@ -63,7 +63,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
             // Fails only if another recorder is installed, in which case ours simply stays empty.
-            let _ = metrics::set_global_recorder(recorder);
+            let _ = ::metrics::set_global_recorder(recorder);
             let upkeep = handle.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {

@@ -10,8 +10,11 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use routeq_shared::connect::RedisArgs;
-use routeq_worker::recorder::{RecorderConfig, run};
+use routeq_shared::Code;
+use routeq_shared::job::JobState;
+use routeq_shared::redis::RedisArgs;
+use routeq_shared::redis::record::RecordEvent;
+use routeq_worker::ops::recorder::{RecorderConfig, run};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -75,33 +78,31 @@ async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(1_000) {
         let mut pipe = redis::pipe();
         for _ in chunk {
-            let id = uuid::Uuid::now_v7().to_string();
-            let common = [
-                ("id", id.as_str()),
-                ("tenant", "default"),
-                ("rid", "bench"),
-                ("idem", ""),
-                ("req", request),
-                ("sub", "1764000000000"),
-                ("dl", "1764000030000"),
-                ("att", "1"),
-                ("wrk", "w1"),
-                ("st", "1764000000100"),
-            ];
-            let mut accepted = vec![
-                ("ev", "accepted"),
-                ("state", "queued"),
-                ("code", "JOB_QUEUED"),
-            ];
-            accepted.extend_from_slice(&common);
-            let mut finished = vec![
-                ("ev", "finished"),
-                ("state", "succeeded"),
-                ("code", "ROUTE_OK"),
-                ("out", outcome),
-                ("fin", "1764000000300"),
-            ];
-            finished.extend_from_slice(&common);
+            let mut event = RecordEvent {
+                finished: false,
+                id: uuid::Uuid::now_v7(),
+                tenant: "default".into(),
+                request_id: "bench".into(),
+                idempotency_key: String::new(),
+                request: request.into(),
+                state: JobState::Queued.as_str().into(),
+                code: Code::JobQueued.as_str().into(),
+                outcome: String::new(),
+                provider: String::new(),
+                attempts: 1,
+                worker: "w1".into(),
+                submitted_ms: 1_764_000_000_000,
+                deadline_ms: 1_764_000_030_000,
+                started_ms: 1_764_000_000_100,
+                finished_ms: 0,
+            };
+            let accepted = event.encode();
+            event.finished = true;
+            event.state = JobState::Succeeded.as_str().into();
+            event.code = Code::RouteOk.as_str().into();
+            event.outcome = outcome.into();
+            event.finished_ms = 1_764_000_000_300;
+            let finished = event.encode();
             pipe.xadd(&stream, "*", &accepted)
                 .ignore()
                 .xadd(&stream, "*", &finished)

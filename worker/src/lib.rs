@@ -7,34 +7,21 @@
 //! worker left pending are reclaimed by the living. Workers are stateless: add or remove them at
 //! any time.
 //!
-//! Every provider call goes through one chain ([`chain`]): fleet-wide rate limit ([`ratelimit`])
-//! → circuit breaker with the per-call timeout inside ([`breaker`]) → retry ([`retry`]), behind
-//! a cache that also coalesces identical calls across the fleet ([`cache`]). When the directions
-//! provider fails, a job may carry an estimate ([`fallback`]) — never a success. Jobs that never
-//! complete are parked as dead letters, which the CLI ([`cli`]) lists, replays and purges.
+//! - [`app`]: building and running a worker; [`config`]: its flags and their invariants;
+//! - [`job`]: a job's life in the worker — read, start, compute, complete, park;
+//! - [`steps`]: the computation — geocode, directions, fallback estimate;
+//! - [`calls`]: the chain every provider call goes through — rate limit, breaker, timeout,
+//!   retry, cache and coalescing;
+//! - [`providers`]: one adapter per provider protocol;
+//! - [`ops`]: the worker's HTTP endpoints, the operator's commands, the recorder.
 
 pub mod app;
-pub mod breaker;
-pub mod cache;
-pub mod chain;
-pub mod cli;
-pub mod completer;
-pub mod compute;
+pub mod calls;
 pub mod config;
-pub mod consumer;
-pub mod fallback;
-pub mod geostore;
-pub mod metrics;
-pub mod provider_time;
+pub mod job;
+pub mod ops;
 pub mod providers;
-pub mod ratelimit;
-pub mod recorder;
-pub mod resilience;
-pub mod resolve;
-pub mod retry;
-pub mod routes;
-pub mod secret;
-pub mod wiring;
+pub mod steps;
 
 pub use app::Worker;
 pub use config::{WorkerArgs, WorkerConfig};

@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let args = WorkerArgs::parse();
     routeq_shared::telemetry::init_logging(&args.log);
     if let Some(command) = args.command {
-        return routeq_shared::runtime::small()?.block_on(routeq_worker::cli::run(
+        return routeq_shared::runtime::small()?.block_on(routeq_worker::ops::cli::run(
             command,
             &mut std::io::stdout().lock(),
         ));

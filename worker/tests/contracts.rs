@@ -15,8 +15,8 @@ use routeq_worker::providers::kakao_local::KakaoLocal;
 use routeq_worker::providers::kakao_mobility::KakaoMobility;
 use routeq_worker::providers::nominatim::Nominatim;
 use routeq_worker::providers::osrm::Osrm;
+use routeq_worker::providers::secret::ApiKey;
 use routeq_worker::providers::{Directions, Geocoder, ProviderError, http};
-use routeq_worker::secret::ApiKey;
 
 /// One canned answer.
 #[derive(Clone)]

@@ -36,7 +36,9 @@ pub struct CompletionLog {
 impl Completions {
     /// Subscribes; returns once Redis has confirmed the subscription.
     pub async fn subscribe(client: &redis::Client, prefix: &str) -> anyhow::Result<Completions> {
-        let channel = format!("{prefix}:done");
+        let channel = routeq_shared::redis::Keys::new(prefix)
+            .map_err(anyhow::Error::msg)?
+            .done_channel();
         let mut pubsub = client
             .get_async_pubsub()
             .await

@@ -1,6 +1,6 @@
 //! The bench's own Redis commands: its connection, checks on the fleet's keys, and cleanup.
 //!
-//! Key names follow routeq's key space (`shared/src/keys.rs`): every key of a fleet starts with
+//! Key names come from routeq's key space (`shared/src/redis/keys.rs`): every key of a fleet starts with
 //! `{p}:`, `{p}:jobs` is the jobs stream (it holds the workers' consumer group) and `{p}:job:<id>`
 //! the job hash with its `state` field.
 
@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use redis::aio::MultiplexedConnection;
+use routeq_shared::redis::Keys;
+use routeq_shared::redis::record::f;
 
 /// Commands per pipeline when checking or deleting many keys.
 const CHUNK: usize = 1_000;
@@ -25,13 +27,13 @@ pub async fn connect(url: &str) -> anyhow::Result<(redis::Client, MultiplexedCon
     Ok((client, conn))
 }
 
-fn job_key(prefix: &str, id: &str) -> String {
-    format!("{prefix}:job:{id}")
+fn keys(prefix: &str) -> anyhow::Result<Keys> {
+    Keys::new(prefix).map_err(anyhow::Error::msg)
 }
 
 /// The jobs stream: kept between runs, because it holds the consumer group.
-pub fn jobs_stream(prefix: &str) -> String {
-    format!("{prefix}:jobs")
+pub fn jobs_stream(prefix: &str) -> anyhow::Result<String> {
+    Ok(keys(prefix)?.jobs_stream())
 }
 
 /// How many of `ids` are in each state (`missing` for a job with no record).
@@ -40,11 +42,12 @@ pub async fn job_states(
     prefix: &str,
     ids: &[String],
 ) -> anyhow::Result<BTreeMap<String, usize>> {
+    let keys = keys(prefix)?;
     let mut counts = BTreeMap::new();
     for chunk in ids.chunks(CHUNK) {
         let mut pipe = redis::pipe();
         for id in chunk {
-            pipe.hget(job_key(prefix, id), "state");
+            pipe.hget(keys.job(id), f::STATE);
         }
         let states: Vec<Option<String>> =
             pipe.query_async(conn).await.context("reading job states")?;

@@ -137,7 +137,7 @@ impl Bench {
     /// records outbox no recorder drains here, cached answers), keeping the jobs stream and its
     /// consumer group, so every run starts from the same Redis state.
     async fn reset(&mut self, fleet: &Fleet) -> anyhow::Result<()> {
-        let keep = [redis_ops::jobs_stream(&fleet.prefix)];
+        let keep = [redis_ops::jobs_stream(&fleet.prefix)?];
         redis_ops::delete_prefix(&mut self.conn, &fleet.prefix, &keep)
             .await
             .context("deleting the last run's keys")?;

@@ -1,7 +1,7 @@
 //! # routeq-sim: a local simulator of routeq's external route providers
 //!
 //! One HTTP server on loopback that speaks byte-compatible versions of four provider protocols
-//! (see `shared/PROVIDERS.md` §3.1–3.4 and §3.6), with injectable latency and faults, so the
+//! (as the adapters in `worker/src/providers/` speak them), with injectable latency and faults, so the
 //! worker's adapters, retries and circuit breakers can be tested and load-tested offline.
 //!
 //! ## Endpoints

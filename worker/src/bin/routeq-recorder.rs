@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use routeq_shared::connect::RedisArgs;
 use routeq_shared::db::DbArgs;
+use routeq_shared::redis::RedisArgs;
 use routeq_shared::telemetry::LogArgs;
 use tokio_util::sync::CancellationToken;
 
@@ -105,14 +105,14 @@ async fn main() -> anyhow::Result<()> {
                 )
             });
             let token = CancellationToken::new();
-            let cfg = routeq_worker::recorder::RecorderConfig {
+            let cfg = routeq_worker::ops::recorder::RecorderConfig {
                 batch,
                 block_ms,
                 reclaim_idle_ms,
                 consumer,
             };
             tracing::info!(consumer = %cfg.consumer, "recorder started");
-            let task = tokio::spawn(routeq_worker::recorder::run(
+            let task = tokio::spawn(routeq_worker::ops::recorder::run(
                 keys,
                 redis_pool,
                 pool,

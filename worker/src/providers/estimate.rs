@@ -10,6 +10,7 @@ use routeq_shared::job::{Coord, Profile};
 
 use super::{Directions, ProviderError, Route};
 
+#[derive(Debug, Clone)]
 pub struct Estimate {
     pub detour_factor: f64,
     pub speed_kmh: f64,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::http::{send, status_failure};
 use super::nominatim::parse_coord;
 use super::{Geocoded, Geocoder, ProviderError};
-use crate::secret::ApiKey;
+use crate::providers::secret::ApiKey;
 
 /// A Kakao Local geocoder at `base` (`https://dapi.kakao.com`, or the simulator).
 #[derive(Debug, Clone)]

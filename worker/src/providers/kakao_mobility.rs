@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::kakao_local::kakao_failure;
 use super::polyline;
 use super::{Directions, ProviderError, Route};
-use crate::secret::ApiKey;
+use crate::providers::secret::ApiKey;
 
 /// A Kakao Mobility directions API at `base` (`https://apis-navi.kakaomobility.com`, or the
 /// simulator).

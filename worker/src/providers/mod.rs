@@ -2,7 +2,7 @@
 //! [`Directions`] (points → route). Each adapter speaks one provider's protocol and maps its own
 //! answers — including "HTTP 200 but failed" bodies — to [`ProviderError`], classified by what
 //! to do next. Adapters make exactly one HTTP request per call: timeouts, retries, breakers and
-//! rate limits are the call chain's business (`crate::chain`), not theirs.
+//! rate limits are the call chain's business (`calls::chain`), not theirs.
 //!
 //! | adapter | protocol | module |
 //! | --- | --- | --- |
@@ -21,6 +21,7 @@ pub mod kakao_mobility;
 pub mod nominatim;
 pub mod osrm;
 pub mod polyline;
+pub mod secret;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +31,7 @@ use routeq_shared::job::{Coord, Profile};
 
 pub use error::ProviderError;
 
-use crate::config::{ProviderKind, WorkerConfig};
-use crate::secret::ApiKey;
+use secret::ApiKey;
 
 /// A computed route.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -97,44 +97,92 @@ impl std::fmt::Debug for ProviderSet {
     }
 }
 
+/// Which provider protocols the worker speaks, and whether the answers are real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderKind {
+    /// The routeq provider simulator (OSRM + Nominatim protocols); results are labelled simulated.
+    Simulator,
+    /// The simulator through the Kakao protocols (Kakao Local + Kakao Mobility); labelled
+    /// simulated.
+    SimulatorKakao,
+    /// A real OSRM route service and a Nominatim geocoder.
+    Osrm,
+    /// Kakao Local (geocoding) and Kakao Mobility (car directions); needs a REST API key.
+    Kakao,
+    /// Directions estimated in-process (great-circle × detour factor), addresses through the
+    /// simulator's Nominatim protocol: measures routeq itself, without an HTTP call per route.
+    /// Results are labelled `estimate` and simulated.
+    Estimate,
+}
+
+impl ProviderKind {
+    /// The label results carry (`provider`).
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderKind::Simulator | ProviderKind::SimulatorKakao => "simulator",
+            ProviderKind::Osrm => "osrm",
+            ProviderKind::Kakao => "kakao",
+            ProviderKind::Estimate => "estimate",
+        }
+    }
+
+    /// Whether answers come from the simulator (results say `"simulated": true`).
+    pub fn simulated(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::Simulator | ProviderKind::SimulatorKakao | ProviderKind::Estimate
+        )
+    }
+}
+
+/// What the adapters need to be built: which family, where, as whom, with which key.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings<'a> {
+    pub kind: ProviderKind,
+    pub geocoder_url: &'a str,
+    pub router_url: &'a str,
+    pub user_agent: &'a str,
+    /// The Kakao REST API key (the simulator takes any).
+    pub kakao_key: Option<ApiKey>,
+    /// `--provider estimate`: the in-process directions' detour factor and speed.
+    pub estimate: estimate::Estimate,
+}
+
 impl ProviderSet {
-    /// Builds the adapters the configuration names. The Kakao key is read here (from the flag,
-    /// the environment or the file) and handed to the adapters; it is never logged.
-    pub fn from_config(cfg: &WorkerConfig) -> anyhow::Result<ProviderSet> {
-        let client = http::client(&cfg.user_agent)?;
+    /// Builds the adapters the settings name. The Kakao key is handed to the adapters; it is
+    /// never logged.
+    pub fn new(s: ProviderSettings<'_>) -> anyhow::Result<ProviderSet> {
+        let client = http::client(s.user_agent)?;
         let kakao_key = || -> anyhow::Result<ApiKey> {
-            match cfg.resilience.kakao_key().map_err(anyhow::Error::msg)? {
-                Some(k) => Ok(k),
+            match &s.kakao_key {
+                Some(k) => Ok(k.clone()),
                 // The simulator accepts any non-empty key.
-                None if cfg.provider.simulated() => Ok(ApiKey::new("routeq-simulator")),
+                None if s.kind.simulated() => Ok(ApiKey::new("routeq-simulator")),
                 None => {
                     anyhow::bail!("--provider kakao needs --kakao-api-key or --kakao-api-key-file")
                 }
             }
         };
-        let (geocoder, directions): (Arc<dyn Geocoder>, Arc<dyn Directions>) = match cfg.provider {
+        let (geocoder, directions): (Arc<dyn Geocoder>, Arc<dyn Directions>) = match s.kind {
             ProviderKind::Simulator | ProviderKind::Osrm => (
-                Arc::new(nominatim::Nominatim::new(client.clone(), &cfg.geocoder_url)),
-                Arc::new(osrm::Osrm::new(client, &cfg.router_url)),
+                Arc::new(nominatim::Nominatim::new(client.clone(), s.geocoder_url)),
+                Arc::new(osrm::Osrm::new(client, s.router_url)),
             ),
             ProviderKind::Estimate => (
-                Arc::new(nominatim::Nominatim::new(client, &cfg.geocoder_url)),
-                Arc::new(estimate::Estimate {
-                    detour_factor: cfg.resilience.fallback_detour_factor,
-                    speed_kmh: cfg.resilience.fallback_speed_kmh,
-                }),
+                Arc::new(nominatim::Nominatim::new(client, s.geocoder_url)),
+                Arc::new(s.estimate.clone()),
             ),
             ProviderKind::SimulatorKakao | ProviderKind::Kakao => {
                 let key = kakao_key()?;
                 (
                     Arc::new(kakao_local::KakaoLocal::new(
                         client.clone(),
-                        &cfg.geocoder_url,
+                        s.geocoder_url,
                         key.clone(),
                     )),
                     Arc::new(kakao_mobility::KakaoMobility::new(
                         client,
-                        &cfg.router_url,
+                        s.router_url,
                         key,
                     )),
                 )
@@ -143,8 +191,8 @@ impl ProviderSet {
         Ok(ProviderSet {
             geocoder,
             directions,
-            label: cfg.provider.label(),
-            simulated: cfg.provider.simulated(),
+            label: s.kind.label(),
+            simulated: s.kind.simulated(),
         })
     }
 }

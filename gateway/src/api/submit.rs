@@ -1,0 +1,257 @@
+//! `POST /v1/routes`: parse the submission at the edge, admit it, enqueue it with one script, and
+//! answer 202 — or, with `Prefer: wait=N`, the finished job when it ends in time.
+
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
+use routeq_shared::Code;
+use routeq_shared::job::{JobRecord, JobState, RouteRequest, now_ms};
+use routeq_shared::metrics::http as m;
+use routeq_shared::problem::FieldError;
+use routeq_shared::redis::scripts::Submitted;
+use routeq_shared::redis::store::NewJob;
+
+use crate::auth::Tenant;
+use crate::http::extract::{IdempotencyKey, PreferWait, json_body, require_json};
+use crate::http::{ApiError, RequestId, job_response};
+use crate::queue::admission::Admission;
+use crate::state::AppState;
+
+/// Every code `POST /v1/routes` can answer with.
+pub const ANSWERS: &[Code] = &[
+    Code::RouteOk,
+    Code::JobQueued,
+    Code::JobRunning,
+    Code::MalformedJson,
+    Code::InvalidParameter,
+    Code::Unauthorized,
+    Code::RequestTimeout,
+    Code::JobCancelled,
+    Code::PayloadTooLarge,
+    Code::UnsupportedMediaType,
+    Code::InvalidField,
+    Code::IdempotencyKeyReused,
+    Code::AddressNotFound,
+    Code::NoRoute,
+    Code::RateLimited,
+    Code::TenantQueueFull,
+    Code::HeadersTooLarge,
+    Code::InternalError,
+    Code::ProviderError,
+    Code::ProviderUnavailable,
+    Code::QueueUnavailable,
+    Code::QueueSaturated,
+    Code::ProviderTimeout,
+    Code::JobExpired,
+];
+
+super::openapi::answers!(
+    /// The responses of `POST /v1/routes`, from [`ANSWERS`].
+    SubmitAnswers,
+    ANSWERS,
+    None
+);
+
+/// A submission, parsed and validated: nothing past this point sees raw input.
+#[derive(Debug)]
+pub struct Submission {
+    pub key: Option<IdempotencyKey>,
+    pub wait: PreferWait,
+    pub request: RouteRequest,
+}
+
+impl FromRequest<AppState> for Submission {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Submission, ApiError> {
+        let rid = RequestId::of(req.extensions());
+        let (parts, body) = req.into_parts();
+        require_json(&parts.headers, &rid)?;
+        let key = IdempotencyKey::from_headers(&parts.headers, &rid)?;
+        let wait = PreferWait::from_headers(&parts.headers, app.cfg.max_wait_s);
+        let deadline = Duration::from_millis(app.cfg.body_deadline_ms);
+        let value = json_body(body, app.cfg.max_body_bytes, deadline, &rid).await?;
+        let request = super::body::route_request(&value, &app.limits).map_err(|errors| {
+            ApiError::new(
+                Code::InvalidField,
+                &rid,
+                "the route request has invalid fields",
+            )
+            .fields(errors)
+        })?;
+        Ok(Submission { key, wait, request })
+    }
+}
+
+/// `POST /v1/routes`: validate, enqueue, answer 202 (or the finished job with `Prefer: wait=N`).
+#[utoipa::path(
+    post,
+    path = "/v1/routes",
+    tag = "routes",
+    summary = "Submit a route job",
+    description = "Validates and enqueues a route job and answers 202 with its Location. With `Prefer: wait=N` the request is held up to N seconds and answers with the finished job. A retry with the same `Idempotency-Key` and request returns the original job.",
+    request_body(content = super::body::SubmitRoute, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; a retry with the same key and request returns the same job"),
+        ("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240): hold the request up to N seconds for the result"),
+        ("X-Request-Id" = Option<String>, Header, description = "Echoed on the response and stored with the job"),
+    ),
+    responses(SubmitAnswers)
+)]
+pub async fn submit(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    submission: Result<Submission, ApiError>,
+) -> Result<Response, ApiError> {
+    let outcome = match submission {
+        Ok(s) => accept(&app, &rid, &tenant, s).await,
+        Err(e) => Err(e),
+    };
+    let label = match &outcome {
+        Ok((_, label)) => *label,
+        Err(e) => match e.code {
+            Code::IdempotencyKeyReused => "key_reused",
+            Code::QueueSaturated => "saturated",
+            Code::TenantQueueFull => "tenant_full",
+            Code::RateLimited => "rate_limited",
+            Code::QueueUnavailable => "unavailable",
+            _ => "invalid",
+        },
+    };
+    metrics::counter!(m::SUBMISSIONS.name, "outcome" => label).increment(1);
+    outcome.map(|(r, _)| r)
+}
+
+async fn accept(
+    app: &AppState,
+    rid: &RequestId,
+    tenant: &Tenant,
+    s: Submission,
+) -> Result<(Response, &'static str), ApiError> {
+    Admission::new(&app.cfg).admit(&app.queue, s.request.deadline_ms, rid)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let submitted_ms = now_ms();
+    let job = NewJob {
+        id: &id,
+        tenant: &tenant.id,
+        request_id: &rid.0,
+        request: &s.request,
+        idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
+        submitted_ms,
+        max_open: tenant.max_queued,
+    };
+    // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes before
+    // the answer to the submit is not missed and a new job needs no first read.
+    let wait = s.wait.0;
+    let watch = wait.and_then(|_| app.waiters.watch(&id));
+    let submitted = app
+        .store
+        .submit(&job, app.cfg.max_backlog)
+        .await
+        .map_err(|e| ApiError::queue_unavailable(rid, &e))?;
+    let (job_id, replayed, label) = match submitted {
+        Submitted::Created(id) => (id, false, "accepted"),
+        Submitted::Replayed(id) => (id, true, "replayed"),
+        Submitted::KeyReused(_) => return Err(key_reused(rid)),
+        Submitted::TenantFull(open) => {
+            return Err(ApiError::new(
+                Code::TenantQueueFull,
+                rid,
+                format!("this tenant already has {open} unfinished jobs, its limit"),
+            )
+            .retry_after(1));
+        }
+        Submitted::Saturated(backlog) => {
+            tracing::warn!(request_id = %rid.0, backlog, "queue saturated; job refused");
+            return Err(ApiError::new(
+                Code::QueueSaturated,
+                rid,
+                "the queue is full; try again later",
+            )
+            .retry_after(5));
+        }
+    };
+    let queued = JobRecord {
+        id: job_id.clone(),
+        tenant: tenant.id.clone(),
+        request_id: rid.0.clone(),
+        request_json: s.request.canonical_json(),
+        state: JobState::Queued,
+        code: Code::JobQueued,
+        submitted_ms,
+        deadline_ms: submitted_ms + s.request.deadline_ms,
+        started_ms: 0,
+        finished_ms: 0,
+        attempts: 0,
+        outcome: None,
+    };
+    let store = &app.store;
+    let record = match (wait, watch) {
+        // A new job: it is queued, and the armed wake-up covers everything since the submit.
+        (Some(w), Some(watch)) if !replayed => watch
+            .until_done(
+                store,
+                &tenant.id,
+                Some(queued),
+                Instant::now() + w,
+                &app.shutdown,
+            )
+            .await
+            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        // A replay: the original job, waited for like a GET would.
+        (Some(w), _) if replayed => app
+            .waiters
+            .wait(store, &tenant.id, &job_id, w, &app.shutdown)
+            .await
+            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        _ if replayed => store
+            .get(&tenant.id, &job_id)
+            .await
+            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        // No wait asked, or every wait slot was taken: the job as it is now.
+        _ => Some(queued),
+    };
+    // Only possible if the record expired between the script and the read.
+    let record = record.ok_or_else(|| ApiError::new(Code::JobNotFound, rid, "the job expired"))?;
+    if !replayed {
+        tracing::info!(request_id = %rid.0, job_id = %job_id, "job accepted");
+    }
+    Ok((
+        job_response(&record.view(), headers(&job_id, replayed, wait)),
+        label,
+    ))
+}
+
+fn key_reused(rid: &RequestId) -> ApiError {
+    ApiError::new(
+        Code::IdempotencyKeyReused,
+        rid,
+        "this Idempotency-Key was already used with a different request body",
+    )
+    .fields(vec![FieldError::new(
+        "Idempotency-Key",
+        "reused",
+        "send a new key for a new request",
+    )])
+}
+
+/// `Location`, `Idempotent-Replayed` and `Preference-Applied`.
+fn headers(job_id: &str, replayed: bool, wait: Option<Duration>) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/routes/{job_id}")) {
+        out.insert(header::LOCATION, loc);
+    }
+    if replayed {
+        out.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if let Some(w) = wait
+        && let Ok(v) = HeaderValue::from_str(&format!("wait={}", w.as_secs()))
+    {
+        out.insert("preference-applied", v);
+    }
+    out
+}

@@ -1,0 +1,93 @@
+//! One mapping from outcomes to HTTP: handlers return [`ApiError`] or a job view, and the code
+//! catalogue picks status, title and body. 5xx bodies stay opaque; their cause is logged once.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use routeq_shared::Code;
+use routeq_shared::job::JobView;
+use routeq_shared::problem::{FieldError, Problem};
+
+use super::RequestId;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A refused or failed request.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub request_id: String,
+    pub retry_after_s: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, request_id: &RequestId, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            request_id: request_id.0.clone(),
+            retry_after_s: None,
+        }
+    }
+
+    pub fn fields(mut self, errors: Vec<FieldError>) -> ApiError {
+        self.errors = errors;
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after_s = Some(seconds);
+        self
+    }
+
+    /// Redis could not be reached or answered garbage: 503, retry shortly. The cause is logged here.
+    pub fn queue_unavailable(request_id: &RequestId, cause: &dyn std::fmt::Display) -> ApiError {
+        tracing::warn!(request_id = %request_id.0, error = %cause, "queue unavailable");
+        ApiError::new(
+            Code::QueueUnavailable,
+            request_id,
+            "the job queue cannot be reached; try again shortly",
+        )
+        .retry_after(1)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut problem = Problem::new(self.code, self.detail).with_errors(self.errors);
+        problem.request_id = self.request_id;
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(s) = self.retry_after_s {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        (status, headers, axum::Json(problem)).into_response()
+    }
+}
+
+/// Answers with a job: its status is the status of its code; error outcomes are problem+json.
+pub fn job_response(view: &JobView, mut headers: HeaderMap) -> Response {
+    let status = StatusCode::from_u16(view.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.as_u16() >= 400 {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    } else {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if view.code.is_pending() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+    }
+    match serde_json::to_vec(view) {
+        Ok(body) => (status, headers, body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, job_id = %view.id, "job view did not serialise");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! What every handler shares: the job store, the durable record, the waiters, the sampled queue,
+//! the configuration, and the shutdown token.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use routeq_shared::redis::JobStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{GatewayConfig, Limits};
+use crate::queue::QueueView;
+use crate::waiters::Waiters;
+
+/// The handlers' state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub store: JobStore,
+    /// The durable record, read when a job has left Redis (its TTL passed). `None` when unset.
+    pub db: Option<sqlx::PgPool>,
+    pub waiters: Waiters,
+    pub cfg: GatewayConfig,
+    pub limits: Limits,
+    pub metrics: PrometheusHandle,
+    /// Cancelled at shutdown: waiting requests answer with what they have.
+    pub shutdown: CancellationToken,
+    /// The queue as last sampled (admission control reads it; the request path never samples).
+    pub queue: Arc<QueueView>,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,11 @@
+//! Route jobs: the validated request ([`request`]), what a finished job holds ([`result`]), and a
+//! job's life and the body clients read ([`view`]).
+
+pub mod request;
+pub mod result;
+pub mod view;
+
+pub use crate::clock::{now_ms, now_us, rfc3339_ms};
+pub use request::{Coord, CoordError, Place, Profile, RouteRequest};
+pub use result::{FallbackEstimate, Outcome, ResolvedStop, RouteResult, Timings};
+pub use view::{JobRecord, JobState, JobView};

@@ -1,0 +1,25 @@
+-- lib/finish.lua: the terminal write of a job, the one place a job ends. Included by every
+-- script that ends a job (complete, cancel, start's expiry, dead_purge); `F.`, `C.`, `S.` and
+-- `R.` names are substituted when the scripts are loaded (shared/src/redis/scripts.rs).
+--
+-- finish(job, open, records, id, state, code, outcome, now, ttl, record, extra):
+--   stores the terminal state, code, outcome and finish time (plus the field/value pairs in
+--   `extra`), sets the record's TTL, appends a `finished` event to the records stream when
+--   `record` is '1', and takes the job out of its tenant's open jobs. The id is published by
+--   publish_done(channel), once per script call, with every job this call ended.
+local ended = {}
+local function finish(job, open, records, id, state, code, outcome, now, ttl, record, extra)
+  redis.call('HSET', job, F.state, state, F.code, code, F.outcome, outcome, F.finished, now,
+    unpack(extra or {}))
+  redis.call('PEXPIRE', job, ttl)
+  if record == '1' then
+    redis.call('XADD', records, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
+  end
+  redis.call('ZREM', open, id)
+  ended[#ended + 1] = id
+end
+local function publish_done(channel)
+  if #ended > 0 then
+    redis.call('PUBLISH', channel, table.concat(ended, ' '))
+  end
+end

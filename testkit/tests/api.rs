@@ -1,0 +1,680 @@
+//! The gateway's HTTP contract, against the real Redis on the machine (each test under its own key
+//! prefix) and, for outages, a private Redis server the test starts and kills.
+
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use routeq_gateway::{Application, GatewayConfig};
+use routeq_shared::Code;
+use routeq_shared::job::{JobState, Outcome, now_ms};
+use routeq_shared::redis::Keys;
+use routeq_shared::redis::record::QueueEntry;
+use routeq_shared::redis::scripts::Started;
+use serde_json::{Value, json};
+
+use routeq_testkit::{PrivateRedis, REDIS, TestGateway};
+
+async fn spawn() -> TestGateway {
+    TestGateway::start(|_| {}).await
+}
+
+/// Acts as a worker would: takes the next entry and completes it with `code`.
+async fn complete_next(app: &TestGateway, state: JobState, code: Code) -> String {
+    let store = app.store();
+    store.ensure_group().await.expect("group");
+    let mut conn = app.redis().await;
+    let opts = redis::streams::StreamReadOptions::default()
+        .group(Keys::GROUP, "test-worker")
+        .count(1);
+    let reply: redis::streams::StreamReadReply = conn
+        .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
+        .await
+        .expect("read");
+    let entry = &reply.keys[0].ids[0];
+    let job = QueueEntry::decode(entry).expect("a job entry");
+    let started = store
+        .start_batch(&[job.delivered()], "test-worker", now_ms())
+        .await
+        .expect("start");
+    assert_eq!(started, vec![Started::Running(1)]);
+    store
+        .complete(job.delivered(), state, code, &Outcome::detail(""), now_ms())
+        .await
+        .expect("complete");
+    job.job_id
+}
+
+fn coords(lat: f64, lon: f64) -> Value {
+    json!({"lat": lat, "lon": lon})
+}
+
+fn good_body() -> Value {
+    json!({"origin": coords(37.4979, 127.0276), "destination": {"address": "Seoul Station"}})
+}
+
+async fn body(res: reqwest::Response) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.expect("body");
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, headers, value)
+}
+
+/// Every key of a problem body is present and nothing is null.
+fn assert_problem(v: &Value, code: &str) {
+    for key in [
+        "type",
+        "title",
+        "status",
+        "detail",
+        "code",
+        "request_id",
+        "errors",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["code"], code, "{v}");
+    assert!(!v.to_string().contains("null"), "null in {v}");
+}
+
+#[tokio::test]
+async fn submit_answers_202_with_location_and_the_job() {
+    let app = spawn().await;
+    let res = app
+        .http
+        .post(app.url("/v1/routes"))
+        .header("x-request-id", "client-req-1")
+        .json(&good_body())
+        .send()
+        .await
+        .expect("post");
+    let (status, headers, v) = body(res).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = v["id"].as_str().expect("id").to_string();
+    assert_eq!(headers["location"], format!("/v1/routes/{id}").as_str());
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["x-request-id"], "client-req-1");
+    assert_eq!(v["state"], "queued");
+    assert_eq!(v["code"], "JOB_QUEUED");
+    assert_eq!(v["request_id"], "client-req-1");
+    assert_eq!(v["request"]["profile"], "car");
+    assert_eq!(v["result"], json!({}));
+    assert_eq!(v["fallback"], json!({}));
+    assert!(!v.to_string().contains("null"));
+
+    // Polling shows the same job, with the stored request id, still 202.
+    let (status, headers, polled) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(polled["request_id"], "client-req-1");
+    assert_ne!(
+        headers["x-request-id"], "client-req-1",
+        "a new request gets its own id"
+    );
+
+    // The job is on the stream exactly once.
+    let mut conn = app.redis().await;
+    let len: u64 = conn
+        .xlen(format!("{}:jobs", app.prefix))
+        .await
+        .expect("xlen");
+    assert_eq!(len, 1);
+}
+
+#[tokio::test]
+async fn a_table_of_bad_requests_gets_4xx_with_code_and_field() {
+    let app = spawn().await;
+    let long_address = "a".repeat(257);
+    let too_many: Vec<Value> = (0..6)
+        .map(|i| coords(37.0 + f64::from(i) * 0.01, 127.0))
+        .collect();
+    // (description, content type, raw body, status, code, field at fault)
+    let cases: Vec<(&str, &str, String, u16, &str, &str)> = vec![
+        ("not JSON", "application/json", "{nope".into(), 400, "MALFORMED_JSON", ""),
+        ("empty body", "application/json", "".into(), 400, "MALFORMED_JSON", ""),
+        ("truncated JSON", "application/json", r#"{"origin": {"lat": 1"#.into(), 400, "MALFORMED_JSON", ""),
+        ("NaN literal", "application/json", r#"{"origin": {"lat": NaN, "lon": 1}, "destination": {"address": "x"}}"#.into(), 400, "MALFORMED_JSON", ""),
+        ("number beyond f64", "application/json", r#"{"origin": {"lat": 1e999, "lon": 1}, "destination": {"address": "x"}}"#.into(), 400, "MALFORMED_JSON", ""),
+        ("text/plain", "text/plain", good_body().to_string(), 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type"),
+        ("form encoded", "application/x-www-form-urlencoded", "origin=1".into(), 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type"),
+        ("body too large", "application/json", format!("{{\"origin\": {{\"address\": \"{}\"}}}}", "x".repeat(20_000)), 413, "PAYLOAD_TOO_LARGE", "body"),
+        ("array body", "application/json", "[1,2]".into(), 422, "INVALID_FIELD", ""),
+        ("string body", "application/json", "\"route\"".into(), 422, "INVALID_FIELD", ""),
+        ("unknown top field", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "speed": 3}).to_string(), 422, "INVALID_FIELD", "speed"),
+        ("missing origin", "application/json", json!({"destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin"),
+        ("missing destination", "application/json", json!({"origin": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "destination"),
+        ("null origin", "application/json", json!({"origin": null, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin"),
+        ("lat above 90", "application/json", json!({"origin": coords(90.5, 1.0), "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.lat"),
+        ("lat below -90", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(-91.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "destination.lat"),
+        ("lon above 180", "application/json", json!({"origin": coords(1.0, 180.1), "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.lon"),
+        ("lat as string", "application/json", json!({"origin": {"lat": "37.5", "lon": 127.0}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.lat"),
+        ("lat as \"NaN\"", "application/json", json!({"origin": {"lat": "NaN", "lon": 127.0}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.lat"),
+        ("lon missing", "application/json", json!({"origin": {"lat": 37.5}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.lon"),
+        ("coords and address", "application/json", json!({"origin": {"lat": 37.5, "lon": 127.0, "address": "x"}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin"),
+        ("empty address", "application/json", json!({"origin": {"address": ""}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.address"),
+        ("blank address", "application/json", json!({"origin": {"address": "   \t "}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.address"),
+        ("huge address", "application/json", json!({"origin": {"address": long_address}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.address"),
+        ("address with control char", "application/json", json!({"origin": {"address": "Seoul\u{0007}Station"}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.address"),
+        ("address as number", "application/json", json!({"origin": {"address": 12}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.address"),
+        ("place as string", "application/json", json!({"origin": "Seoul", "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin"),
+        ("unknown place field", "application/json", json!({"origin": {"lat": 1.0, "lon": 1.0, "alt": 3}, "destination": coords(2.0, 2.0)}).to_string(), 422, "INVALID_FIELD", "origin.alt"),
+        ("too many waypoints", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "waypoints": too_many}).to_string(), 422, "INVALID_FIELD", "waypoints"),
+        ("waypoints not a list", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "waypoints": {"a": 1}}).to_string(), 422, "INVALID_FIELD", "waypoints"),
+        ("bad waypoint", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "waypoints": [coords(1.5, 1.5), {"lat": 100, "lon": 0}]}).to_string(), 422, "INVALID_FIELD", "waypoints[1].lat"),
+        ("unknown profile", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "profile": "rocket"}).to_string(), 422, "INVALID_FIELD", "profile"),
+        ("deadline too short", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "deadline_ms": 1}).to_string(), 422, "INVALID_FIELD", "deadline_ms"),
+        ("deadline too long", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "deadline_ms": 100_000_000u64}).to_string(), 422, "INVALID_FIELD", "deadline_ms"),
+        ("deadline negative", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "deadline_ms": -5}).to_string(), 422, "INVALID_FIELD", "deadline_ms"),
+        ("deadline fractional", "application/json", json!({"origin": coords(1.0, 1.0), "destination": coords(2.0, 2.0), "deadline_ms": 1500.5}).to_string(), 422, "INVALID_FIELD", "deadline_ms"),
+    ];
+    assert!(cases.len() >= 25);
+    for (what, content_type, raw, want_status, want_code, want_field) in cases {
+        let res = app
+            .http
+            .post(app.url("/v1/routes"))
+            .header("content-type", content_type)
+            .body(raw)
+            .send()
+            .await
+            .expect("post");
+        let (status, headers, v) = body(res).await;
+        assert_eq!(status.as_u16(), want_status, "{what}: {v}");
+        assert!(status.is_client_error(), "{what}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{what}"
+        );
+        assert_problem(&v, want_code);
+        assert_eq!(v["status"], want_status, "{what}");
+        assert!(
+            !v["request_id"].as_str().unwrap_or_default().is_empty(),
+            "{what}"
+        );
+        if !want_field.is_empty() {
+            let fields: Vec<&str> = v["errors"]
+                .as_array()
+                .expect("errors")
+                .iter()
+                .filter_map(|e| e["field"].as_str())
+                .collect();
+            assert!(
+                fields.contains(&want_field),
+                "{what}: wanted field {want_field}, got {fields:?}"
+            );
+        }
+    }
+    // Nothing bad was enqueued.
+    let mut conn = app.redis().await;
+    let len: u64 = conn
+        .xlen(format!("{}:jobs", app.prefix))
+        .await
+        .expect("xlen");
+    assert_eq!(len, 0);
+}
+
+#[tokio::test]
+async fn bad_headers_paths_and_methods_get_their_codes() {
+    let app = spawn().await;
+    // Idempotency-Key that is too long, or has spaces.
+    for key in ["k".repeat(256), "has space".to_string()] {
+        let res = app
+            .http
+            .post(app.url("/v1/routes"))
+            .header("idempotency-key", key)
+            .json(&good_body())
+            .send()
+            .await
+            .expect("post");
+        let (status, _, v) = body(res).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_problem(&v, "INVALID_PARAMETER");
+        assert_eq!(v["errors"][0]["field"], "Idempotency-Key");
+    }
+    // ?wait that is not a number, negative, too long, or an unknown parameter.
+    for q in [
+        "wait=abc",
+        "wait=-1",
+        "wait=100000",
+        "wait=NaN",
+        "color=red",
+    ] {
+        let (status, _, v) = body(
+            app.http
+                .get(app.url(&format!("/v1/routes/some-id?{q}")))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{q}");
+        assert_problem(&v, "INVALID_PARAMETER");
+    }
+    // Unknown ids (well-formed or not) are 404 JOB_NOT_FOUND.
+    for id in [
+        "01a21000-0000-7000-8000-000000000000",
+        "nope",
+        &"x".repeat(100),
+        "%E2%9C%93",
+    ] {
+        let (status, _, v) = body(
+            app.http
+                .get(app.url(&format!("/v1/routes/{id}")))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        assert_problem(&v, "JOB_NOT_FOUND");
+        let (status, _, v) = body(
+            app.http
+                .delete(app.url(&format!("/v1/routes/{id}")))
+                .send()
+                .await
+                .expect("delete"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
+        assert_problem(&v, "JOB_NOT_FOUND");
+    }
+    let (status, _, v) = body(
+        app.http
+            .get(app.url("/v2/elsewhere"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_problem(&v, "ENDPOINT_NOT_FOUND");
+    let (status, _, v) = body(
+        app.http
+            .put(app.url("/v1/routes"))
+            .json(&good_body())
+            .send()
+            .await
+            .expect("put"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_problem(&v, "METHOD_NOT_ALLOWED");
+    // A request id that is not plain text is replaced by one of ours.
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .expect("get");
+    let rid = res.headers()["x-request-id"]
+        .to_str()
+        .expect("rid")
+        .to_string();
+    assert_ne!(rid, "bad id with spaces");
+    assert!(!rid.is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_posts_with_one_idempotency_key_make_one_job() {
+    let app = spawn().await;
+    let posts = (0..50).map(|_| {
+        app.http
+            .post(app.url("/v1/routes"))
+            .header("idempotency-key", "order-42")
+            .json(&good_body())
+            .send()
+    });
+    let responses = futures_util::future::join_all(posts).await;
+    let mut ids = std::collections::HashSet::new();
+    let mut replays = 0;
+    for r in responses {
+        let r = r.expect("post");
+        if r.headers().get("idempotent-replayed").is_some() {
+            replays += 1;
+        }
+        let (status, _, v) = body(r).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+        ids.insert(v["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(ids.len(), 1, "one job for one key: {ids:?}");
+    assert_eq!(replays, 49);
+    let mut conn = app.redis().await;
+    let len: u64 = conn
+        .xlen(format!("{}:jobs", app.prefix))
+        .await
+        .expect("xlen");
+    assert_eq!(len, 1, "exactly one stream entry");
+
+    // The same key with a different body is refused, and still makes no job.
+    let mut other = good_body();
+    other["profile"] = json!("foot");
+    let res = app
+        .http
+        .post(app.url("/v1/routes"))
+        .header("idempotency-key", "order-42")
+        .json(&other)
+        .send()
+        .await
+        .expect("post");
+    let (status, _, v) = body(res).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&v, "IDEMPOTENCY_KEY_REUSED");
+    let len: u64 = conn
+        .xlen(format!("{}:jobs", app.prefix))
+        .await
+        .expect("xlen");
+    assert_eq!(len, 1);
+
+    // The same body with different formatting and key order is the same request.
+    let reordered = r#"{"destination": {"address": "Seoul   Station"},
+        "origin": {"lon": 127.0276, "lat": 37.4979}}"#;
+    let res = app
+        .http
+        .post(app.url("/v1/routes"))
+        .header("idempotency-key", "order-42")
+        .header("content-type", "application/json")
+        .body(reordered)
+        .send()
+        .await
+        .expect("post");
+    let (status, _, v) = body(res).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(ids.contains(v["id"].as_str().expect("id")));
+}
+
+#[tokio::test]
+async fn waiting_times_out_with_202_and_wakes_on_completion() {
+    let app = spawn().await;
+    // No worker: Prefer: wait=1 answers 202 after about a second, with Preference-Applied.
+    let t0 = Instant::now();
+    let res = app
+        .http
+        .post(app.url("/v1/routes"))
+        .header("prefer", "wait=1")
+        .json(&good_body())
+        .send()
+        .await
+        .expect("post");
+    let waited = t0.elapsed();
+    let (status, headers, v) = body(res).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["preference-applied"], "wait=1");
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
+    let id = v["id"].as_str().expect("id").to_string();
+
+    // GET ?wait=0.5 also answers 202 when nothing happens.
+    let (status, _, _) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}?wait=0.5")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // A waiting GET wakes when a worker completes the job (pub/sub), well before its 20 s.
+    let waiter = {
+        let http = app.http.clone();
+        let url = app.url(&format!("/v1/routes/{id}?wait=20"));
+        tokio::spawn(async move { http.get(url).send().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t1 = Instant::now();
+    let done = complete_next(&app, JobState::Succeeded, Code::RouteOk).await;
+    assert_eq!(done, id);
+    let res = waiter.await.expect("join").expect("get");
+    let (status, _, v) = body(res).await;
+    assert!(t1.elapsed() < Duration::from_secs(5));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["state"], "succeeded");
+    assert_eq!(v["code"], "ROUTE_OK");
+}
+
+#[tokio::test]
+async fn many_waiters_share_one_subscription_and_all_wake() {
+    let app = spawn().await;
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    let waiters: Vec<_> = (0..20)
+        .map(|_| {
+            let http = app.http.clone();
+            let url = app.url(&format!("/v1/routes/{id}?wait=20"));
+            tokio::spawn(async move { http.get(url).send().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // One subscriber connection for the whole process, however many requests wait.
+    let mut conn = app.redis().await;
+    let subs: Vec<(String, u64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(format!("{}:done", app.prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("numsub");
+    assert_eq!(subs[0].1, 1, "{subs:?}");
+    complete_next(&app, JobState::Failed, Code::NoRoute).await;
+    for w in waiters {
+        let (status, headers, v) = body(w.await.expect("join").expect("get")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_problem(&v, "NO_ROUTE");
+        assert_eq!(v["state"], "failed");
+    }
+}
+
+#[tokio::test]
+async fn cancel_a_queued_job_then_it_reads_as_cancelled() {
+    let app = spawn().await;
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    let res = app
+        .http
+        .delete(app.url(&format!("/v1/routes/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Idempotent.
+    let res = app
+        .http
+        .delete(app.url(&format!("/v1/routes/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (status, _, v) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    assert_problem(&v, "JOB_CANCELLED");
+    assert_eq!(v["state"], "cancelled");
+
+    // A job that already finished cannot be cancelled.
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let id2 = v["id"].as_str().expect("id").to_string();
+    // The worker stand-in takes entries in order: the cancelled one first (skipped), then ours.
+    let store = app.store();
+    store.ensure_group().await.expect("group");
+    let mut conn = app.redis().await;
+    let opts = redis::streams::StreamReadOptions::default()
+        .group(Keys::GROUP, "w")
+        .count(10);
+    let reply: redis::streams::StreamReadReply = conn
+        .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
+        .await
+        .expect("read");
+    let entries: Vec<QueueEntry> = reply.keys[0]
+        .ids
+        .iter()
+        .map(|e| QueueEntry::decode(e).expect("a job entry"))
+        .collect();
+    let refs: Vec<_> = entries.iter().map(QueueEntry::delivered).collect();
+    let started = store
+        .start_batch(&refs, "w", now_ms())
+        .await
+        .expect("start");
+    assert_eq!(
+        started,
+        vec![Started::AlreadyEnded, Started::Running(1)],
+        "the cancelled job is skipped"
+    );
+    let (status, _, v) = body(
+        app.http
+            .delete(app.url(&format!("/v1/routes/{id2}")))
+            .send()
+            .await
+            .expect("delete"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_problem(&v, "JOB_NOT_CANCELLABLE");
+}
+
+#[tokio::test]
+async fn unknown_job_is_a_404_problem() {
+    let app = spawn().await;
+    let res = app
+        .http
+        .get(app.url("/v1/routes/01a21000-0000-7000-8000-000000000000"))
+        .send()
+        .await
+        .expect("get");
+    let (status, headers, v) = body(res).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_problem(&v, "JOB_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn every_outcome_code_maps_to_its_status_on_get() {
+    let app = spawn().await;
+    for (state, code) in [
+        (JobState::Succeeded, Code::RouteOk),
+        (JobState::Failed, Code::AddressNotFound),
+        (JobState::Failed, Code::ProviderError),
+        (JobState::Failed, Code::ProviderUnavailable),
+        (JobState::Failed, Code::ProviderTimeout),
+    ] {
+        let (_, _, v) = body(app.post(&good_body()).await).await;
+        let id = v["id"].as_str().expect("id").to_string();
+        complete_next(&app, state, code).await;
+        let (status, headers, v) = body(
+            app.http
+                .get(app.url(&format!("/v1/routes/{id}")))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(status.as_u16(), code.http_status(), "{code}");
+        assert_eq!(v["code"], code.as_str());
+        assert_eq!(v["status"], code.http_status());
+        let ct = if code.is_success() {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        assert_eq!(headers["content-type"], ct);
+        assert!(!v.to_string().contains("null"));
+    }
+}
+
+/// A private Redis server on a free port, killed on drop.
+#[tokio::test]
+async fn redis_down_answers_503_queue_unavailable_fast_and_recovers() {
+    let mut redis = PrivateRedis::start();
+    let app = TestGateway::start_on(&redis.url(), "{gw-down}", |_| {}).await;
+    let (status, _, v) = body(app.post(&good_body()).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = v["id"].as_str().expect("id").to_string();
+
+    redis.kill();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let res = app.post(&good_body()).await;
+        let took = t0.elapsed();
+        let retry_after = res.headers().get("retry-after").cloned();
+        let (status, _, v) = body(res).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        assert_problem(&v, "QUEUE_UNAVAILABLE");
+        assert!(retry_after.is_some());
+        assert!(took < Duration::from_secs(3), "failed slowly: {took:?}");
+        let (status, _, v) = body(
+            app.http
+                .get(app.url(&format!("/v1/routes/{id}")))
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_problem(&v, "QUEUE_UNAVAILABLE");
+    }
+    let res = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "liveness does not depend on Redis"
+    );
+
+    // A Redis on the same port again: the gateway reconnects by itself.
+    redis.restart();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app.post(&good_body()).await;
+        if res.status() == StatusCode::ACCEPTED {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "gateway did not recover after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.wait_ready(Duration::from_secs(5)).await;
+    let res = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn invalid_configuration_is_refused_before_binding() {
+    let mut cfg = GatewayConfig::for_tests(REDIS, "no-hash-tag").expect("parse");
+    assert!(Application::build(cfg.clone()).await.is_err());
+    cfg.redis.key_prefix = "{ok}".into();
+    cfg.min_deadline_ms = 10_000;
+    cfg.default_deadline_ms = 5_000;
+    let err = Application::build(cfg).await.err().expect("refused");
+    assert!(err.to_string().contains("default-deadline"), "{err}");
+}

@@ -1,0 +1,183 @@
+//! Building and running a worker: check the configuration, bind the metrics listener, assemble
+//! the provider side ([`engine`]), then read, reclaim and work until shutdown; drain within the
+//! grace.
+
+pub mod engine;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use routeq_shared::redis::{JobStore, store::Retention};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WorkerConfig;
+use crate::job::{self, Ctx};
+use routeq_shared::redis::deadletters::DeadLetters;
+
+/// A built, ready-to-run worker.
+pub struct Worker {
+    ctx: Arc<Ctx>,
+    /// The durable record; the recorder runs in this process when it is set.
+    pg: Option<sqlx::PgPool>,
+    pool: deadpool_redis::Pool,
+    metrics_listener: TcpListener,
+}
+
+impl Worker {
+    pub async fn build(cfg: WorkerConfig) -> anyhow::Result<Worker> {
+        cfg.validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let keys = cfg.redis.keys()?;
+        let store = JobStore::new(
+            cfg.redis.command_connection()?,
+            keys,
+            Retention {
+                result_ttl_ms: cfg.result_ttl_s * 1000,
+                record: cfg.records == routeq_shared::redis::outbox::RecordsMode::On,
+            },
+        );
+        let pg = cfg.db.pool().transpose().context("database URL")?;
+        if cfg.migrate {
+            let pool = pg.as_ref().context("--migrate needs --database-url")?;
+            routeq_shared::db::migrate(pool)
+                .await
+                .context("applying migrations")?;
+        }
+        // One dedicated connection for the blocking reads (this process has one reader).
+        let pool = cfg
+            .redis
+            .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
+        // Geocoding asks our durable store first (when there is one), then the Redis cache and
+        // the provider chain.
+        let geo_pool = pg.clone();
+        let engine = engine::engine(&cfg, store.connection(), store.keys(), |inner| {
+            Arc::new(crate::steps::geocode::store::GeoStore::new(geo_pool, inner))
+        })?;
+        let dead_letters = DeadLetters::new(
+            store.connection(),
+            store.keys().clone(),
+            cfg.result_ttl_s * 1000,
+            cfg.records != routeq_shared::redis::outbox::RecordsMode::Off,
+        );
+        let consumer = cfg.consumer.clone().unwrap_or_else(default_consumer_name);
+        let metrics_listener = TcpListener::bind(cfg.metrics_listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let ctx = Arc::new(Ctx {
+            completer: crate::job::completer::Completer::spawn(store.clone()),
+            store,
+            engine,
+            dead_letters,
+            permits: Arc::new(Semaphore::new(cfg.concurrency)),
+            cfg,
+            consumer,
+            tracker: tokio_util::task::TaskTracker::new(),
+        });
+        Ok(Worker {
+            ctx,
+            pool,
+            metrics_listener,
+            pg,
+        })
+    }
+
+    pub fn consumer_name(&self) -> &str {
+        &self.ctx.consumer
+    }
+
+    pub fn metrics_addr(&self) -> std::io::Result<SocketAddr> {
+        self.metrics_listener.local_addr()
+    }
+
+    /// Works until `shutdown`; then stops reading, lets in-flight jobs finish within the grace
+    /// (what is left stays pending and is reclaimed by the other workers) and returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let token = CancellationToken::new();
+        let admin_task = tokio::spawn(crate::ops::admin::serve(
+            self.metrics_listener,
+            token.clone(),
+        ));
+
+        tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, "worker started");
+        let reader = tokio::spawn(job::reader::read_loop(
+            self.ctx.clone(),
+            self.pool.clone(),
+            token.clone(),
+        ));
+
+        let runs_recorder = self.pg.is_some() && self.ctx.cfg.recorder;
+        if self.ctx.cfg.records == routeq_shared::redis::outbox::RecordsMode::Auto {
+            if runs_recorder {
+                // Record from the first job: the group this process's recorder drains exists now.
+                if let Err(e) = self.ctx.store.recording().ensure_recorders_group().await {
+                    tracing::warn!(error = %e, "cannot create the recorders group yet");
+                }
+            }
+            let (recording, t) = (self.ctx.store.recording().clone(), token.clone());
+            tokio::spawn(async move { recording.watch(t.cancelled_owned()).await });
+        }
+        let recorder = match (&self.pg, self.ctx.cfg.recorder) {
+            (Some(pg), true) => {
+                let cfg = crate::ops::recorder::RecorderConfig {
+                    batch: self.ctx.cfg.recorder_batch,
+                    block_ms: self.ctx.cfg.block_ms,
+                    reclaim_idle_ms: 30_000,
+                    consumer: self.ctx.consumer.clone(),
+                };
+                let redis = self
+                    .ctx
+                    .cfg
+                    .redis
+                    .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
+                Some(tokio::spawn(crate::ops::recorder::run(
+                    self.ctx.store.keys().clone(),
+                    redis,
+                    pg.clone(),
+                    cfg,
+                    token.clone(),
+                )))
+            }
+            _ => None,
+        };
+
+        shutdown.await;
+        tracing::info!("draining: no new reads; finishing jobs in flight");
+        token.cancel();
+        let _ = reader.await;
+        self.ctx.tracker.close();
+        let grace = Duration::from_millis(self.ctx.cfg.shutdown_grace_ms);
+        if tokio::time::timeout(grace, self.ctx.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.ctx.tracker.len(),
+                "shutdown grace elapsed; unfinished jobs stay pending for other workers"
+            );
+        }
+        if let Some(r) = recorder {
+            let _ = r.await;
+        }
+        let _ = admin_task.await;
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
+
+fn default_consumer_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_string());
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    format!("{host}-{}-{suffix}", std::process::id())
+}

@@ -1,0 +1,157 @@
+//! The call chain every external call goes through, in this order:
+//!
+//! **fleet-wide rate limit → circuit breaker → per-call timeout → retry** with jittered
+//! exponential backoff.
+//!
+//! - the rate limit ([`RateLimiter`]) reserves the call's slot (waiting if the fleet is at the
+//!   provider's quota) — each attempt, retries included, spends one slot;
+//! - the breaker ([`Breaker`]) refuses at once while the provider is failing, and runs the call
+//!   with the per-call timeout inside it, so timeouts count;
+//! - the per-call timeout is `min(call timeout, time left before the job's deadline)`;
+//! - a retry happens only for a transient failure (timeout, connection error, 5xx, 429), only
+//!   while attempts are left, and only when the job's remaining time allows the next attempt to
+//!   finish: backoff + a full call timeout must fit before the deadline. A 429's `Retry-After`
+//!   replaces the backoff and is shared with the fleet through the rate limiter.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::calls::breaker::Breaker;
+use crate::calls::ratelimit::RateLimiter;
+use crate::calls::retry::RetryPolicy;
+use crate::providers::ProviderError;
+use routeq_shared::metrics::providers as m;
+
+/// The chain of one provider.
+#[derive(Debug)]
+pub struct Chain {
+    provider: &'static str,
+    limiter: RateLimiter,
+    breaker: Breaker,
+    retry: RetryPolicy,
+    call_timeout: Duration,
+}
+
+impl Chain {
+    pub fn new(
+        provider: &'static str,
+        limiter: RateLimiter,
+        breaker: Breaker,
+        retry: RetryPolicy,
+        call_timeout: Duration,
+    ) -> Chain {
+        Chain {
+            provider,
+            limiter,
+            breaker,
+            retry,
+            call_timeout,
+        }
+    }
+
+    pub fn provider(&self) -> &'static str {
+        self.provider
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Calls `op(timeout)` through the chain until it succeeds, fails for good, or the job's
+    /// time (`until`) would not allow another attempt. `operation` labels metrics.
+    pub async fn call<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        until: Instant,
+        mut op: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut attempt = 1u32;
+        loop {
+            let remaining = until.saturating_duration_since(Instant::now());
+            // A slot is only worth having if a useful call still fits after it.
+            let min_call = self.call_timeout.min(Duration::from_millis(250));
+            if remaining <= min_call / 2 {
+                return Err(ProviderError::Timeout);
+            }
+            self.limiter
+                .acquire(remaining.saturating_sub(min_call))
+                .await?;
+            let timeout = self
+                .call_timeout
+                .min(until.saturating_duration_since(Instant::now()));
+            if timeout.is_zero() {
+                return Err(ProviderError::Timeout);
+            }
+            let started = Instant::now();
+            let result = self.breaker.call(timeout, op(timeout)).await;
+            self.observe(operation, started, &result);
+            let err = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if let ProviderError::RateLimited {
+                retry_after: Some(d),
+            } = &err
+            {
+                self.limiter.hold(*d).await;
+            }
+            if !err.is_transient() || attempt >= self.retry.attempts {
+                return Err(err);
+            }
+            let wait = match &err {
+                ProviderError::RateLimited {
+                    retry_after: Some(d),
+                } => *d,
+                _ => self.retry.backoff(attempt),
+            };
+            if Instant::now() + wait + self.call_timeout > until {
+                tracing::info!(
+                    provider = self.provider,
+                    operation,
+                    attempt,
+                    error = %err,
+                    "not retrying: the next attempt could not finish before the job's deadline"
+                );
+                return Err(err);
+            }
+            metrics::counter!(m::RETRIES.name, "provider" => self.provider, "reason" => err.label())
+                .increment(1);
+            tracing::info!(
+                provider = self.provider,
+                operation,
+                attempt,
+                error = %err,
+                backoff_ms = wait.as_millis() as u64,
+                "retrying a provider call"
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    fn observe<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: &Result<T, ProviderError>,
+    ) {
+        if matches!(result, Err(ProviderError::CircuitOpen)) {
+            return; // not a call: the breaker counted the refusal
+        }
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) => e.label(),
+        };
+        let labels = [
+            ("provider", self.provider),
+            ("operation", operation),
+            ("outcome", outcome),
+        ];
+        metrics::counter!(m::CALLS.name, &labels).increment(1);
+        metrics::histogram!(m::CALL_SECONDS.name, &labels).record(started.elapsed().as_secs_f64());
+    }
+}

@@ -1,0 +1,196 @@
+//! One delivered batch: start it with one script, then one task per running job, each ending
+//! with its completion (or, for a poison job, a dead letter).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::streams::StreamId;
+use routeq_shared::Code;
+use routeq_shared::job::{JobState, Timings, now_ms, now_us};
+use routeq_shared::metrics::jobs as m;
+use routeq_shared::redis::Keys;
+use routeq_shared::redis::record::QueueEntry;
+use routeq_shared::redis::scripts::{Completed, Parked, Started};
+use routeq_shared::redis::store::Delivered;
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use super::Ctx;
+use crate::steps::compute;
+
+/// Starts a batch with one script and spawns a task per job that is now running.
+pub async fn dispatch(
+    ctx: &Arc<Ctx>,
+    entries: Vec<StreamId>,
+    mut permits: OwnedSemaphorePermit,
+    reclaimed: bool,
+) {
+    if entries.is_empty() {
+        return;
+    }
+    let mut parsed = Vec::with_capacity(entries.len());
+    for e in &entries {
+        match QueueEntry::decode(e) {
+            Some(entry) => parsed.push(entry),
+            None => {
+                // Not a job: nothing to complete. Drop it so it is not redelivered forever.
+                tracing::error!(entry_id = %e.id, "malformed stream entry dropped");
+                metrics::counter!(m::MALFORMED_ENTRIES.name).increment(1);
+                let key = ctx.store.keys().jobs_stream();
+                let mut conn = ctx.store.connection();
+                let _: redis::RedisResult<()> = redis::pipe()
+                    .xack(&key, Keys::GROUP, &[&e.id])
+                    .xdel(&key, &[&e.id])
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }
+    }
+    let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
+    let started = match ctx.store.start_batch(&ids, &ctx.consumer, now_ms()).await {
+        Ok(s) => s,
+        Err(e) => {
+            // The entries stay in our pending list; the reclaimer (ours or another worker's) retries
+            // them once they have been idle for the reclaim time.
+            tracing::warn!(error = %e, count = parsed.len(), "starting a batch failed; entries stay pending");
+            return;
+        }
+    };
+    for (entry, outcome) in parsed.into_iter().zip(started) {
+        match outcome {
+            Started::Running(attempts) => {
+                let Some(permit) = permits.split(1) else {
+                    tracing::error!("more running jobs than permits; leaving the entry pending");
+                    continue;
+                };
+                let ctx2 = ctx.clone();
+                let span = tracing::info_span!("job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
+                ctx.tracker
+                    .spawn(run_job(ctx2, entry, attempts, permit).instrument(span));
+            }
+            Started::Expired => {
+                tracing::info!(job_id = %entry.job_id, request_id = %entry.request_id, "deadline passed before start; job expired");
+                metrics::counter!(m::EXPIRED_ON_PICKUP.name).increment(1);
+                metrics::counter!(m::FINISHED.name, "state" => JobState::Expired.as_str(), "code" => Code::JobExpired.as_str()).increment(1);
+            }
+            Started::AlreadyEnded | Started::Gone => {
+                tracing::debug!(job_id = %entry.job_id, "entry for an ended job acknowledged");
+            }
+        }
+    }
+}
+
+async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedSemaphorePermit) {
+    let _permit = permit;
+    metrics::gauge!(m::IN_FLIGHT.name).increment(1.0);
+    let started_us = now_us();
+    let queued_us = started_us.saturating_sub(entry.submitted_ms * 1000);
+    metrics::histogram!(m::QUEUE_SECONDS.name).record(queued_us as f64 / 1e6);
+    let timings = Timings {
+        queued_us,
+        ..Timings::default()
+    };
+
+    let finished = match &entry.request {
+        Ok(request) if attempts <= ctx.cfg.max_attempts => {
+            // The job's budget: ours, and never past the client's deadline.
+            let budget = Duration::from_millis(ctx.cfg.job_budget_ms);
+            let to_deadline = Duration::from_millis(entry.deadline_ms.saturating_sub(now_ms()));
+            let until = Instant::now() + budget.min(to_deadline);
+            compute(&ctx.engine, request, until, timings).await
+        }
+        other => {
+            // A poison job: it kept its workers from completing it, or cannot be read at all.
+            let (label, reason) = match other {
+                Err(why) => (
+                    "unreadable",
+                    format!("the queued request could not be read: {why}"),
+                ),
+                Ok(_) => (
+                    "max_attempts",
+                    format!(
+                        "delivered {attempts} times without completing (--max-attempts {})",
+                        ctx.cfg.max_attempts
+                    ),
+                ),
+            };
+            park(&ctx, &entry, label, &reason).await;
+            metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+            return;
+        }
+    };
+
+    // Store the outcome. Redis may blip: retry briefly; if it stays down, the entry stays pending
+    // and is reclaimed later (the terminal state is written once whichever worker gets there).
+    let mut delay = Duration::from_millis(50);
+    let mut stored = None;
+    for _ in 0..6 {
+        match ctx
+            .completer
+            .complete(
+                entry.delivered(),
+                finished.state,
+                finished.code,
+                &finished.outcome,
+            )
+            .await
+        {
+            Ok(c) => {
+                stored = Some(c);
+                break;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "storing the outcome failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+    match stored {
+        Some(Completed::Stored) => {
+            let state = finished.state.as_str();
+            metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
+                .increment(1);
+            metrics::histogram!(m::COMPUTE_SECONDS.name)
+                .record(finished.outcome.timings.compute_us as f64 / 1e6);
+            metrics::histogram!(m::END_TO_END_SECONDS.name)
+                .record(now_us().saturating_sub(entry.submitted_ms * 1000) as f64 / 1e6);
+            tracing::info!(state, code = %finished.code, "job finished");
+        }
+        Some(Completed::Duplicate) => {
+            metrics::counter!(m::DUPLICATE_COMPLETIONS.name).increment(1);
+            tracing::info!("job had already finished elsewhere; duplicate completion ignored");
+        }
+        Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
+        None => tracing::error!("could not store the outcome; the entry stays pending for reclaim"),
+    }
+    metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+}
+
+/// Parks a poison job in the dead-letter stream. If Redis is unreachable the entry stays
+/// pending and is reclaimed (and parked) later.
+async fn park(ctx: &Ctx, entry: &QueueEntry, label: &'static str, reason: &str) {
+    match ctx
+        .dead_letters
+        .park(
+            &entry.job_id,
+            &entry.entry_id,
+            &ctx.consumer,
+            reason,
+            now_ms(),
+        )
+        .await
+    {
+        Ok(Parked::Parked { dead_id }) => {
+            metrics::counter!(m::DEAD_LETTERED.name, "reason" => label).increment(1);
+            tracing::warn!(%dead_id, reason, "job parked in the dead-letter stream");
+        }
+        Ok(Parked::AlreadyEnded) => {
+            tracing::info!("job had already ended; its stale entry was acknowledged");
+        }
+        Ok(Parked::Gone) => tracing::warn!("job record expired; its entry was acknowledged"),
+        Err(e) => {
+            tracing::error!(error = %e, reason, "could not park the job; the entry stays pending")
+        }
+    }
+}
