@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use routeq_sim::{FaultPatch, FaultTarget, Provider, SimArgs};
-use routeq_testkit::PrivateRedis;
+use routeq_testkit::{PrivateRedis, TestGateway};
 use routeq_testkit::sim::latency as sim_latency;
 use routeq_testkit::{Fleet, coords, seoul_trip, trip};
-use routeq_worker::Worker;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,11 +182,7 @@ async fn provider_failures_each_end_with_their_code() {
         // Stop the first worker so this one takes the job.
         _w.cancel();
         tokio::time::sleep(Duration::from_millis(1_500)).await;
-        let worker = Worker::build(cfg).await.expect("worker");
-        let token = fleet.shutdown.child_token();
-        let t = token.clone();
-        tokio::spawn(async move { worker.run_until(async move { t.cancelled().await }).await });
-        token
+        routeq_testkit::worker::in_process(cfg, &fleet.shutdown).await
     };
     let id = fleet.submit(&seoul_trip()).await;
     let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
@@ -361,35 +356,12 @@ async fn the_fleet_serves_again_after_redis_restarts_empty() {
     let url = redis.url();
     let prefix = "{restart}";
 
-    let sim = routeq_sim::Simulator::bind(SimArgs::instant())
-        .await
-        .expect("simulator")
-        .spawn();
+    let sim = routeq_testkit::sim::start(SimArgs::instant()).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let gateway = routeq_gateway::Application::build(
-        routeq_gateway::GatewayConfig::for_tests(&url, prefix).expect("gateway config"),
-    )
-    .await
-    .expect("gateway");
-    let addr = gateway.local_addr().expect("addr");
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        gateway
-            .run_until(async move { token.cancelled().await })
-            .await
-    });
-    let worker = Worker::build(
-        routeq_worker::WorkerConfig::for_tests(&url, prefix, &sim.base_url())
-            .expect("worker config"),
-    )
-    .await
-    .expect("worker");
-    let token = shutdown.clone();
-    tokio::spawn(async move {
-        worker
-            .run_until(async move { token.cancelled().await })
-            .await
-    });
+    let gateway = TestGateway::start_on(&url, prefix, |_| {}).await;
+    let addr = gateway.addr;
+    let worker = routeq_testkit::worker::config(&url, prefix, &sim.base_url());
+    routeq_testkit::worker::in_process(worker, &shutdown).await;
 
     // A job with Prefer: wait, retried while the fleet reconnects (503 QUEUE_UNAVAILABLE, or a
     // 202 when the answer did not come within the wait). Returns the final status and body.
