@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use routeq_shared::redis::JobStore;
+use routeq_shared::redis::connect::{Settings, Timeouts};
 use routeq_shared::redis::outbox::RecordsMode;
 use routeq_shared::redis::store::Retention;
+use routeq_shared::redis::{Conn, JobStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -20,12 +21,16 @@ use crate::router::{api_router, ops_router};
 use crate::state::{AppState, Inner};
 use crate::waiters::Waiters;
 
+/// Connections of their own for replicated submissions (see `state::Inner::replicated`).
+const REPLICATED_CONNECTIONS: usize = 4;
+
 /// A bound, ready-to-run gateway.
 pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    client: redis::Client,
+    conn: Conn,
+    settings: Settings,
     /// The admin listener (/metrics, /healthz, /readyz), when configured apart from the API.
     admin: Option<TcpListener>,
 }
@@ -36,8 +41,21 @@ impl Application {
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let keys = cfg.redis.keys()?;
-        let conn = cfg.redis.command_connection()?;
-        let client = cfg.redis.client()?;
+        let settings = cfg.redis.settings(Timeouts::GATEWAY);
+        let conn = cfg.redis.connection(&settings, "commands")?;
+        // WAIT takes up to its timeout plus one server tick (100 ms): a replicated submit's
+        // connection waits that long before it gives up.
+        let mut replicated_settings = settings.clone();
+        replicated_settings.response_timeout = settings
+            .response_timeout
+            .max(Duration::from_millis(cfg.submit_replicas_timeout_ms + 150));
+        let replicated = if cfg.submit_replicas > 0 {
+            (0..REPLICATED_CONNECTIONS)
+                .map(|_| cfg.redis.connection(&replicated_settings, "replicated"))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
         let store = JobStore::new(
             conn.clone(),
             keys.clone(),
@@ -50,7 +68,7 @@ impl Application {
             tracing::warn!(error = %e, "could not create the consumer group yet (workers create it too)");
         }
         let db = cfg.db.pool().transpose().context("database URL")?;
-        let auth = Authenticator::from_config(&cfg, conn, keys);
+        let auth = Authenticator::from_config(&cfg, conn.clone(), keys);
         let listener = TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("binding {}", cfg.listen))?;
@@ -77,13 +95,16 @@ impl Application {
             metrics: routeq_shared::telemetry::metrics_handle(),
             shutdown: CancellationToken::new(),
             queue: std::sync::Arc::new(QueueView::default()),
+            replicated,
+            turn: std::sync::atomic::AtomicUsize::new(0),
         });
         let router = api_router(state.clone(), auth, admin.is_none());
         Ok(Application {
             listener,
             router,
             state,
-            client,
+            conn,
+            settings,
             admin,
         })
     }
@@ -106,8 +127,10 @@ impl Application {
         let state = self.state;
         let token = state.shutdown.clone();
         let subscriber = tokio::spawn(state.waiters.clone().run(
-            self.client.clone(),
-            state.store.keys().done_channel(),
+            self.conn.clone(),
+            state.store.keys().clone(),
+            self.settings.clone(),
+            Duration::from_millis(state.cfg.subscription_heartbeat_ms),
             token.clone(),
         ));
         let admin_task = self.admin.map(|listener| {

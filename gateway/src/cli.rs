@@ -5,7 +5,11 @@ use crate::config::{GatewayConfig, KeysAction, SecretAction};
 
 /// `routeq-gateway keys create|list|revoke`.
 pub async fn keys(cfg: &GatewayConfig, action: KeysAction) -> anyhow::Result<()> {
-    let store = ApiKeys::new(cfg.redis.command_connection()?, cfg.redis.keys()?);
+    let store = ApiKeys::new(
+        cfg.redis
+            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)?,
+        cfg.redis.keys()?,
+    );
     match action {
         KeysAction::Create {
             tenant,

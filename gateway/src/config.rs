@@ -135,6 +135,26 @@ pub struct GatewayConfig {
     #[command(flatten)]
     pub redis: RedisArgs,
 
+    /// Replicas that must confirm a submission before it is answered 202 (`WAIT N`); 0 = none.
+    /// Without it, a failover can lose the jobs accepted in the last moments before it (the
+    /// asynchronous replication window; docs/operations.md has the measured figures).
+    #[arg(long, env = "ROUTEQ_SUBMIT_REPLICAS", default_value_t = 0)]
+    pub submit_replicas: u32,
+
+    /// How long a submission waits for --submit-replicas to confirm, in ms; unconfirmed, it is
+    /// answered 503 SUBMIT_UNCONFIRMED with its id (retry with the same Idempotency-Key).
+    #[arg(long, env = "ROUTEQ_SUBMIT_REPLICAS_TIMEOUT_MS", default_value_t = 50)]
+    pub submit_replicas_timeout_ms: u64,
+
+    /// How often the completion subscription is pinged, in ms; a missing answer means it is
+    /// dead: waiters poll the store and the subscription is made again.
+    #[arg(
+        long,
+        env = "ROUTEQ_SUBSCRIPTION_HEARTBEAT_MS",
+        default_value_t = 1_000
+    )]
+    pub subscription_heartbeat_ms: u64,
+
     #[command(flatten)]
     pub db: DbArgs,
 
@@ -245,6 +265,14 @@ impl GatewayConfig {
             .is_some_and(|a| a == self.listen && a.port() != 0)
         {
             return Err("--admin-listen must differ from --listen".into());
+        }
+        if self.subscription_heartbeat_ms < 50 {
+            return Err("--subscription-heartbeat-ms must be at least 50".into());
+        }
+        if self.submit_replicas > 0 && self.submit_replicas_timeout_ms == 0 {
+            return Err(
+                "--submit-replicas-timeout-ms must be above 0 (WAIT 0 would block forever)".into(),
+            );
         }
         if self.sample_interval_ms < 100 {
             return Err("--sample-interval-ms must be at least 100".into());

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use routeq_shared::redis::JobStore;
+use routeq_shared::redis::{Conn, JobStore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{GatewayConfig, Limits};
@@ -27,6 +27,11 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// The queue as last sampled (admission control reads it; the request path never samples).
     pub queue: Arc<QueueView>,
+    /// Connections of their own for submissions that wait for replicas (`WAIT` holds its
+    /// connection while it waits); empty without --submit-replicas.
+    pub replicated: Vec<Conn>,
+    /// Round-robin over them and over the partitions of unkeyed submissions.
+    pub turn: std::sync::atomic::AtomicUsize,
 }
 
 impl AppState {

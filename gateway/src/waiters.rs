@@ -1,14 +1,16 @@
 //! Waiting for jobs to finish, with one pub/sub subscription per gateway process.
 //!
-//! Workers publish a job's id on `{p}:done` once, when it reaches a terminal state (one message
-//! carries the ids of every job one script ended, separated by spaces). One task per process
-//! holds the only subscription ([`Waiters::run`]) and wakes the requests waiting on those ids.
+//! Workers publish a job's id on its partition's `{p}:done` once, when it reaches a terminal
+//! state (one message carries the ids of every job one script ended, separated by spaces). One
+//! task per process holds the subscriptions ([`Waiters::run`]: one connection, or one per
+//! cluster node with sharded pub/sub), pings them, and wakes the requests waiting on those ids.
 //!
 //! A wait is one call, [`Waiters::wait`] (or [`Waiters::watch`] + [`Watch::until_done`] when the
 //! wake-up must be armed before the job even exists): it **arms its wake-up first, then reads
 //! the store, then waits**, so a completion that lands between the read and the wait still wakes
-//! it. Pub/sub is at-most-once: when the subscription drops, every waiter is woken to re-read the
-//! store, and again once the subscription is back, so nothing that happened meanwhile is missed.
+//! it. Pub/sub is at-most-once: when the subscription drops (or stops answering its heartbeat),
+//! every waiter is woken to re-read the store, polls the store while it is down, and is woken
+//! again once it is back, so nothing that happened meanwhile is missed.
 //! At most `--max-waiters` requests wait at once; beyond that a wait answers with the job as it is.
 
 use std::collections::HashMap;
@@ -17,13 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use redis::{PushInfo, PushKind};
 use routeq_shared::job::JobRecord;
 use routeq_shared::metrics::http as m;
-use routeq_shared::redis::{JobStore, StoreError};
+use routeq_shared::redis::connect::{Dedicated, Settings};
+use routeq_shared::redis::{Conn, JobStore, Keys, StoreError};
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
+
+/// How often a waiter re-reads the store while the subscription is down.
+const POLL_UNSUBSCRIBED: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 struct Slot {
@@ -35,7 +41,11 @@ struct Inner {
     slots: Mutex<HashMap<String, Slot>>,
     /// Woken on every reconnect and disconnect: waiters re-read the store.
     everyone: Arc<Notify>,
+    /// Whether every subscription is live (readiness; waiters poll while it is not).
     subscribed: AtomicBool,
+    /// Subscriptions (one per node that holds completion channels) and how many are live.
+    units: std::sync::atomic::AtomicUsize,
+    live: std::sync::atomic::AtomicUsize,
     /// Bounds the requests waiting at once.
     permits: Arc<Semaphore>,
 }
@@ -64,6 +74,8 @@ impl Waiters {
                 slots: Mutex::new(HashMap::new()),
                 everyone: Arc::new(Notify::new()),
                 subscribed: AtomicBool::new(false),
+                units: std::sync::atomic::AtomicUsize::new(0),
+                live: std::sync::atomic::AtomicUsize::new(0),
                 permits: Arc::new(Semaphore::new(max_waiters)),
             }),
         }
@@ -137,48 +149,124 @@ impl Waiters {
         self.inner.everyone.notify_waiters();
     }
 
-    /// Holds the subscription until `shutdown`, reconnecting with a capped backoff.
-    pub async fn run(self, client: redis::Client, channel: String, shutdown: CancellationToken) {
+    /// Holds the completion subscriptions until `shutdown`: one per partition channel (on a
+    /// cluster each on the node that owns it, with `SSUBSCRIBE`; otherwise all on one
+    /// connection). Each is pinged every `heartbeat`; a missing answer, a disconnection or an
+    /// error makes it again (re-resolving the node), and wakes every waiter both when it drops
+    /// and when it is back, so nothing that ended meanwhile is missed.
+    pub async fn run(
+        self,
+        conn: Conn,
+        keys: Keys,
+        settings: Settings,
+        heartbeat: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let channels: Vec<String> = keys.all().iter().map(Keys::done_channel).collect();
+        let units: Vec<Vec<String>> = if conn.is_cluster() {
+            channels.into_iter().map(|c| vec![c]).collect()
+        } else {
+            vec![channels]
+        };
+        self.inner
+            .units
+            .store(units.len(), std::sync::atomic::Ordering::Relaxed);
+        let tasks: Vec<_> = units
+            .into_iter()
+            .map(|channels| {
+                let (w, c, s, t) = (
+                    self.clone(),
+                    conn.clone(),
+                    settings.clone(),
+                    shutdown.clone(),
+                );
+                tokio::spawn(async move { w.subscribe(c, channels, s, heartbeat, t).await })
+            })
+            .collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.inner
+            .live
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        self.refresh_subscribed();
+        self.wake_all();
+    }
+
+    async fn subscribe(
+        &self,
+        conn: Conn,
+        channels: Vec<String>,
+        settings: Settings,
+        heartbeat: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let sharded = conn.is_cluster();
         let mut backoff = Duration::from_millis(50);
+        let mut lost: Option<std::time::Instant> = None;
         while !shutdown.is_cancelled() {
-            let connect = async {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            let pubsub = tokio::select! {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PushInfo>();
+            let mut dedicated = Dedicated::for_pushes(&conn, &channels[0], &settings, tx);
+            let subscribed = tokio::time::timeout(Duration::from_secs(2), async {
+                let c = dedicated.get().await?;
+                for ch in &channels {
+                    let cmd = if sharded { "SSUBSCRIBE" } else { "SUBSCRIBE" };
+                    redis::cmd(cmd).arg(ch).exec_async(&mut *c).await?;
+                }
+                Ok::<_, redis::RedisError>(())
+            });
+            let ok = tokio::select! {
                 () = shutdown.cancelled() => break,
-                r = tokio::time::timeout(Duration::from_secs(2), connect) => r,
+                r = subscribed => r,
             };
-            match pubsub {
-                Ok(Ok(pubsub)) => {
+            match ok {
+                Ok(Ok(())) => {
                     backoff = Duration::from_millis(50);
-                    self.inner.subscribed.store(true, Ordering::Relaxed);
-                    tracing::info!(channel = %channel, "subscribed to job completions");
+                    self.inner
+                        .live
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.refresh_subscribed();
+                    match lost.take() {
+                        Some(since) => {
+                            tracing::info!(
+                                channels = channels.len(),
+                                down_ms = since.elapsed().as_millis() as u64,
+                                "completion subscription is back"
+                            );
+                            metrics::counter!(routeq_shared::metrics::redis::RECOVERIES.name, "connection" => "subscription", "what" => "resubscribed").increment(1);
+                        }
+                        None => tracing::info!(
+                            channels = channels.len(),
+                            "subscribed to job completions"
+                        ),
+                    }
                     // Anything that finished while we were not listening: let waiters re-read.
                     self.wake_all();
-                    let mut messages = pubsub.into_on_message();
-                    loop {
-                        tokio::select! {
-                            () = shutdown.cancelled() => break,
-                            msg = messages.next() => match msg {
-                                Some(msg) => {
-                                    if let Ok(ids) = std::str::from_utf8(msg.get_payload_bytes()) {
-                                        self.wake(ids);
-                                    }
-                                }
-                                None => break,
-                            }
-                        }
-                    }
-                    self.inner.subscribed.store(false, Ordering::Relaxed);
+                    let why = self
+                        .listen(&mut dedicated, &mut rx, heartbeat, &shutdown)
+                        .await;
+                    self.inner
+                        .live
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    self.refresh_subscribed();
                     self.wake_all();
-                    if !shutdown.is_cancelled() {
-                        tracing::warn!("completion subscription lost; reconnecting");
+                    if shutdown.is_cancelled() {
+                        break;
                     }
+                    tracing::warn!(
+                        reason = why,
+                        "completion subscription lost; waiters poll until it is back"
+                    );
+                    lost = Some(std::time::Instant::now());
                 }
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to job completions"),
-                Err(_) => tracing::warn!("subscribing to job completions timed out"),
+                Ok(Err(e)) => {
+                    lost.get_or_insert_with(std::time::Instant::now);
+                    tracing::debug!(error = %e, "cannot subscribe to job completions yet");
+                }
+                Err(_) => {
+                    lost.get_or_insert_with(std::time::Instant::now);
+                    tracing::debug!("subscribing to job completions timed out");
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -186,8 +274,60 @@ impl Waiters {
             }
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
-        self.inner.subscribed.store(false, Ordering::Relaxed);
-        self.wake_all();
+    }
+
+    /// Wakes waiters from the pushes until the subscription dies; says why it did.
+    async fn listen(
+        &self,
+        dedicated: &mut Dedicated,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<PushInfo>,
+        heartbeat: Duration,
+        shutdown: &CancellationToken,
+    ) -> &'static str {
+        let mut tick = tokio::time::interval(heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return "shutdown",
+                push = rx.recv() => match push {
+                    Some(p) => match p.kind {
+                        PushKind::Message | PushKind::SMessage => {
+                            if let Some(ids) = p.data.get(1).and_then(|v| redis::from_redis_value_ref::<String>(v).ok()) {
+                                self.wake(&ids);
+                            }
+                        }
+                        PushKind::Disconnection => return "disconnected",
+                        PushKind::Unsubscribe | PushKind::SUnsubscribe => return "unsubscribed by the server",
+                        _ => {}
+                    },
+                    None => return "closed",
+                },
+                _ = tick.tick() => {
+                    let ping = async {
+                        let c = dedicated.get().await?;
+                        redis::cmd("PING").query_async::<String>(&mut *c).await
+                    };
+                    match tokio::time::timeout(heartbeat.max(Duration::from_millis(200)), ping).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => return "heartbeat failed",
+                        Err(_) => return "heartbeat unanswered",
+                    }
+                }
+            }
+        }
+    }
+
+    fn refresh_subscribed(&self) {
+        let live = self.inner.live.load(std::sync::atomic::Ordering::Relaxed);
+        let units = self.inner.units.load(std::sync::atomic::Ordering::Relaxed);
+        let on = units > 0 && live >= units;
+        self.inner.subscribed.store(on, Ordering::Relaxed);
+        metrics::gauge!(routeq_shared::metrics::redis::SUBSCRIBED.name).set(if on {
+            1.0
+        } else {
+            0.0
+        });
     }
 }
 
@@ -226,8 +366,17 @@ impl Watch {
             };
             match record {
                 Some(r) if !r.state.is_terminal() && Instant::now() < until => {
+                    // Without a live subscription no wake-up comes: poll the store instead.
+                    let inner = self.inner.clone();
+                    let poll = async move {
+                        if inner.subscribed.load(Ordering::Relaxed) {
+                            std::future::pending::<()>().await
+                        }
+                        tokio::time::sleep(POLL_UNSUBSCRIBED).await
+                    };
                     tokio::select! {
                         () = self.woken() => self.arm(),
+                        () = poll => self.arm(),
                         () = tokio::time::sleep_until(until.into()) => return Ok(Some(r)),
                         () = shutdown.cancelled() => return Ok(Some(r)),
                     }
@@ -262,12 +411,22 @@ mod tests {
     #[tokio::test]
     async fn one_message_wakes_every_job_it_names_and_no_other() {
         let client = redis::Client::open("redis://127.0.0.1:6379").expect("client");
-        let channel = format!("{{waiters-test-{}}}:done", uuid::Uuid::new_v4().simple());
+        let prefix = format!("{{waiters-test-{}}}", uuid::Uuid::new_v4().simple());
+        let args =
+            routeq_shared::redis::RedisArgs::new("redis://127.0.0.1:6379", &prefix).expect("args");
+        let keys = args.keys().expect("keys");
+        let channel = keys.done_channel();
+        let settings = args.settings(routeq_shared::redis::connect::Timeouts::GATEWAY);
+        let conn = args
+            .command_connection(routeq_shared::redis::connect::Timeouts::GATEWAY)
+            .expect("conn");
         let waiters = Waiters::new(16);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(waiters.clone().run(
-            client.clone(),
-            channel.clone(),
+            conn,
+            keys,
+            settings,
+            Duration::from_millis(500),
             shutdown.clone(),
         ));
         let until = tokio::time::Instant::now() + Duration::from_secs(5);

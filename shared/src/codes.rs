@@ -38,6 +38,7 @@ pub enum Code {
     TenantQueueFull,
     QueueSaturated,
     QueueUnavailable,
+    SubmitUnconfirmed,
     StoreUnavailable,
     // --- the external providers ---
     ProviderError,
@@ -50,7 +51,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 29] = [
+    pub const ALL: [Code; 30] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -74,6 +75,7 @@ impl Code {
         Code::TenantQueueFull,
         Code::QueueSaturated,
         Code::QueueUnavailable,
+        Code::SubmitUnconfirmed,
         Code::StoreUnavailable,
         Code::ProviderError,
         Code::ProviderUnavailable,
@@ -101,7 +103,10 @@ impl Code {
             Code::Unauthorized => 401,
             Code::RequestTimeout => 408,
             Code::HeadersTooLarge => 431,
-            Code::QueueSaturated | Code::QueueUnavailable | Code::StoreUnavailable => 503,
+            Code::QueueSaturated
+            | Code::QueueUnavailable
+            | Code::SubmitUnconfirmed
+            | Code::StoreUnavailable => 503,
             Code::ProviderError => 502,
             Code::ProviderUnavailable => 503,
             Code::ProviderTimeout | Code::JobExpired => 504,
@@ -135,6 +140,9 @@ impl Code {
             Code::HeadersTooLarge => "Request headers too large",
             Code::QueueSaturated => "Queue saturated, try again later",
             Code::QueueUnavailable => "Queue unavailable, try again later",
+            Code::SubmitUnconfirmed => {
+                "Submission not confirmed: retry with the same Idempotency-Key"
+            }
             Code::StoreUnavailable => "Job history unavailable, try again later",
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
@@ -180,6 +188,7 @@ impl Code {
             Code::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Code::QueueSaturated => "QUEUE_SATURATED",
             Code::QueueUnavailable => "QUEUE_UNAVAILABLE",
+            Code::SubmitUnconfirmed => "SUBMIT_UNCONFIRMED",
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
             Code::ProviderError => "PROVIDER_ERROR",
             Code::ProviderUnavailable => "PROVIDER_UNAVAILABLE",

@@ -39,6 +39,9 @@ pub struct Problem {
     pub detail: String,
     pub code: Code,
     pub request_id: String,
+    /// The job the answer is about, when there is one (`SUBMIT_UNCONFIRMED`: the id the job has
+    /// if the submission took effect); `""` otherwise.
+    pub id: String,
     pub errors: Vec<FieldError>,
 }
 
@@ -51,6 +54,7 @@ impl Problem {
             detail: detail.into(),
             code,
             request_id: String::new(),
+            id: String::new(),
             errors: Vec::new(),
         }
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use routeq_gateway::auth::ApiKeys;
 use routeq_gateway::{Application, GatewayConfig};
+use routeq_shared::redis::connect::Timeouts;
 use routeq_shared::redis::store::Retention;
 use routeq_shared::redis::{JobStore, RedisArgs};
 use serde_json::Value;
@@ -108,7 +109,7 @@ impl TestGateway {
     pub fn store(&self) -> JobStore {
         let args = RedisArgs::new(&self.redis_url, &self.prefix).expect("args");
         JobStore::new(
-            args.command_connection().expect("conn"),
+            args.command_connection(Timeouts::WORKER).expect("conn"),
             args.keys().expect("keys"),
             Retention {
                 result_ttl_ms: 60_000,
@@ -121,7 +122,7 @@ impl TestGateway {
     pub fn api_keys(&self) -> ApiKeys {
         let args = RedisArgs::new(&self.redis_url, &self.prefix).expect("args");
         ApiKeys::new(
-            args.command_connection().expect("conn"),
+            args.command_connection(Timeouts::WORKER).expect("conn"),
             args.keys().expect("keys"),
         )
     }

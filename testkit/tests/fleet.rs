@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use routeq_sim::{FaultPatch, FaultTarget, Provider, SimArgs};
-use routeq_testkit::{PrivateRedis, TestGateway};
 use routeq_testkit::sim::latency as sim_latency;
 use routeq_testkit::{Fleet, coords, seoul_trip, trip};
+use routeq_testkit::{PrivateRedis, TestGateway};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -322,10 +322,8 @@ async fn sigterm_drains_a_worker_without_losing_its_jobs() {
 async fn invalid_worker_configuration_exits_with_a_clear_message() {
     let out = Command::new(routeq_testkit::proc::bin("routeq-worker"))
         .args([
-            "--job-budget-ms",
-            "5000",
             "--reclaim-idle-ms",
-            "4000",
+            "1500",
             "--metrics-listen",
             "127.0.0.1:0",
         ])

@@ -70,7 +70,9 @@ async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
     );
     let args = RedisArgs::new(REDIS, &prefix)?;
     let keys = args.keys()?;
-    let mut conn = args.client()?.get_multiplexed_async_connection().await?;
+    let settings = args.settings(routeq_shared::redis::connect::Timeouts::WORKER);
+    let redis_conn = args.connection(&settings, "bench")?;
+    let mut conn = redis_conn.clone();
     let stream = keys.records_stream();
     let request = r#"{"deadline_ms":30000,"destination":{"lat":37.5547,"lon":126.9707},"origin":{"address":"Gangnam Station"},"profile":"car","waypoints":[]}"#;
     let outcome = r#"{"detail":"","result":{"distance_m":10744.7,"duration_s":1294.5,"geometry":"_ibdFuwnfW~rIjlJ","stops":[],"provider":"simulator","simulated":true,"cache":"miss"},"timings":{"queued_us":800,"compute_us":201000,"provider_us":200900}}"#;
@@ -111,7 +113,6 @@ async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
         let _: () = pipe.query_async(&mut conn).await?;
     }
 
-    let pool = args.blocking_pool(Duration::from_millis(200), 1)?;
     let token = CancellationToken::new();
     let cfg = RecorderConfig {
         batch,
@@ -120,7 +121,14 @@ async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
         consumer: "bench".into(),
     };
     let started = Instant::now();
-    let task = tokio::spawn(run(keys.clone(), pool, pg.clone(), cfg, token.clone()));
+    let task = tokio::spawn(run(
+        redis_conn.clone(),
+        keys.clone(),
+        settings.clone(),
+        pg.clone(),
+        cfg,
+        token.clone(),
+    ));
     loop {
         let (rows,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM jobs WHERE finished_at IS NOT NULL")

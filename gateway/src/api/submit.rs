@@ -11,6 +11,7 @@ use routeq_shared::Code;
 use routeq_shared::job::{JobRecord, JobState, RouteRequest, now_ms};
 use routeq_shared::metrics::http as m;
 use routeq_shared::problem::FieldError;
+use routeq_shared::redis::StoreError;
 use routeq_shared::redis::scripts::Submitted;
 use routeq_shared::redis::store::NewJob;
 
@@ -43,6 +44,7 @@ pub const ANSWERS: &[Code] = &[
     Code::ProviderError,
     Code::ProviderUnavailable,
     Code::QueueUnavailable,
+    Code::SubmitUnconfirmed,
     Code::QueueSaturated,
     Code::ProviderTimeout,
     Code::JobExpired,
@@ -119,6 +121,7 @@ pub async fn submit(
             Code::TenantQueueFull => "tenant_full",
             Code::RateLimited => "rate_limited",
             Code::QueueUnavailable => "unavailable",
+            Code::SubmitUnconfirmed => "unconfirmed",
             _ => "invalid",
         },
     };
@@ -133,26 +136,42 @@ async fn accept(
     s: Submission,
 ) -> Result<(Response, &'static str), ApiError> {
     Admission::new(&app.cfg).admit(&app.queue, s.request.deadline_ms, rid)?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let submitted_ms = now_ms();
-    let job = NewJob {
-        id: &id,
-        tenant: &tenant.id,
-        request_id: &rid.0,
-        request: &s.request,
-        idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
-        submitted_ms,
-        max_open: tenant.max_queued,
+    let keys = app.store.keys();
+    let partitions = keys.partitions();
+    // A keyed submission always goes to its key's partition (so every retry finds the key); an
+    // unkeyed one takes the next partition in turn, and the next again while one is at its
+    // share of a cap.
+    let (first, tries) = match &s.key {
+        Some(k) => (keys.partition_for_key(&tenant.id, &k.0), 1),
+        None => {
+            let turn = app.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ((turn % usize::from(partitions)) as u16, partitions)
+        }
     };
-    // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes before
-    // the answer to the submit is not missed and a new job needs no first read.
+    let submitted_ms = now_ms();
     let wait = s.wait.0;
-    let watch = wait.and_then(|_| app.waiters.watch(&id));
-    let submitted = app
-        .store
-        .submit(&job, app.cfg.max_backlog)
-        .await
-        .map_err(|e| ApiError::queue_unavailable(rid, &e))?;
+    let mut attempt = 0;
+    let (id, submitted, watch) = loop {
+        let id = keys.new_job_id(first + attempt);
+        let job = NewJob {
+            id: &id,
+            tenant: &tenant.id,
+            request_id: &rid.0,
+            request: &s.request,
+            idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
+            submitted_ms,
+            max_open: tenant.max_queued,
+        };
+        // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes
+        // before the answer to the submit is not missed and a new job needs no first read.
+        let watch = wait.and_then(|_| app.waiters.watch(&id));
+        let submitted = submit_one(app, &job, rid).await?;
+        attempt += 1;
+        match submitted {
+            Submitted::TenantFull(_) | Submitted::Saturated(_) if attempt < tries => continue,
+            other => break (id, other, watch),
+        }
+    };
     let (job_id, replayed, label) = match submitted {
         Submitted::Created(id) => (id, false, "accepted"),
         Submitted::Replayed(id) => (id, true, "replayed"),
@@ -175,6 +194,7 @@ async fn accept(
             .retry_after(5));
         }
     };
+    debug_assert!(replayed || job_id == id);
     let queued = JobRecord {
         id: job_id.clone(),
         tenant: tenant.id.clone(),
@@ -224,6 +244,52 @@ async fn accept(
         job_response(&record.view(), headers(&job_id, replayed, wait)),
         label,
     ))
+}
+
+/// One submission to Redis: through the shared connection, or, with --submit-replicas, through
+/// a connection of its own followed by `WAIT`. A failure where the script may have run anyway (a
+/// timeout, a dropped connection, replicas that did not confirm) is `SUBMIT_UNCONFIRMED` with the
+/// job's id; only one where nothing reached Redis (the connection was refused) is
+/// `QUEUE_UNAVAILABLE`.
+async fn submit_one(
+    app: &AppState,
+    job: &NewJob<'_>,
+    rid: &RequestId,
+) -> Result<Submitted, ApiError> {
+    let failed = |e: StoreError| match &e {
+        StoreError::Redis(r) if r.is_connection_refusal() => ApiError::queue_unavailable(rid, &e),
+        StoreError::Reply(_) => ApiError::queue_unavailable(rid, &e),
+        StoreError::Redis(_) => ApiError::unconfirmed(rid, job.id, &e),
+    };
+    let replicas = app.cfg.submit_replicas;
+    if replicas == 0 || app.replicated.is_empty() {
+        return app
+            .store
+            .submit(job, app.cfg.max_backlog)
+            .await
+            .map_err(failed);
+    }
+    let turn = app.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let conn = &app.replicated[turn % app.replicated.len()];
+    let (submitted, acked) = app
+        .store
+        .submit_replicated(
+            conn,
+            job,
+            app.cfg.max_backlog,
+            replicas,
+            app.cfg.submit_replicas_timeout_ms,
+        )
+        .await
+        .map_err(failed)?;
+    if matches!(submitted, Submitted::Created(_)) && acked < u64::from(replicas) {
+        return Err(ApiError::unconfirmed(
+            rid,
+            job.id,
+            &format!("{acked} of {replicas} replicas confirmed"),
+        ));
+    }
+    Ok(submitted)
 }
 
 fn key_reused(rid: &RequestId) -> ApiError {

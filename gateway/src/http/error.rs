@@ -19,6 +19,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     pub request_id: String,
     pub retry_after_s: Option<u64>,
+    /// The job the answer is about (its `id` and `Location`).
+    pub job_id: Option<String>,
 }
 
 impl ApiError {
@@ -29,6 +31,7 @@ impl ApiError {
             errors: Vec::new(),
             request_id: request_id.0.clone(),
             retry_after_s: None,
+            job_id: None,
         }
     }
 
@@ -40,6 +43,31 @@ impl ApiError {
     pub fn retry_after(mut self, seconds: u64) -> ApiError {
         self.retry_after_s = Some(seconds);
         self
+    }
+
+    /// The answer is about job `id` (its `id` member and `Location` header).
+    pub fn job(mut self, id: &str) -> ApiError {
+        self.job_id = Some(id.to_string());
+        self
+    }
+
+    /// A submission Redis did not confirm (it may have been applied): 503 `SUBMIT_UNCONFIRMED`
+    /// with the job's id. The cause is logged here.
+    pub fn unconfirmed(
+        request_id: &RequestId,
+        id: &str,
+        cause: &dyn std::fmt::Display,
+    ) -> ApiError {
+        tracing::warn!(request_id = %request_id.0, job_id = %id, error = %cause, "submission not confirmed");
+        ApiError::new(
+            Code::SubmitUnconfirmed,
+            request_id,
+            format!(
+                "Redis did not confirm this submission in time: job {id} may or may not exist. Retry with the same Idempotency-Key to get the one job either way (without a key, GET its Location first)"
+            ),
+        )
+        .retry_after(1)
+        .job(id)
     }
 
     /// Redis could not be reached or answered garbage: 503, retry shortly. The cause is logged here.
@@ -58,12 +86,20 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut problem = Problem::new(self.code, self.detail).with_errors(self.errors);
         problem.request_id = self.request_id;
+        let location = self
+            .job_id
+            .as_deref()
+            .and_then(|id| HeaderValue::from_str(&format!("/v1/routes/{id}")).ok());
+        problem.id = self.job_id.unwrap_or_default();
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.retry_after_s {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(loc) = location {
+            headers.insert(header::LOCATION, loc);
         }
         (status, headers, axum::Json(problem)).into_response()
     }

@@ -33,9 +33,48 @@ pub struct QueueSample {
     pub records_backlog: u64,
 }
 
-/// Reads one sample.
+/// Reads one sample: every partition's stream, summed (the oldest job is the oldest of all,
+/// a worker is counted once however many partitions it reads).
 pub async fn sample(store: &JobStore) -> redis::RedisResult<QueueSample> {
-    let keys = store.keys();
+    let mut total = QueueSample::default();
+    let mut alive = std::collections::HashSet::new();
+    let mut any = false;
+    let mut last_error = None;
+    for keys in store.keys().all() {
+        match sample_partition(store, &keys, &mut alive).await {
+            Ok(s) => {
+                any = true;
+                total.length += s.length;
+                total.entries_added += s.entries_added;
+                total.lag += s.lag;
+                total.pending += s.pending;
+                total.oldest_age_s = total.oldest_age_s.max(s.oldest_age_s);
+                total.dead_letters += s.dead_letters;
+                total.records_backlog += s.records_backlog;
+            }
+            // No stream yet in this partition (nothing submitted to it).
+            Err(e) if e.to_string().contains("no such key") => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    if let Some(e) = last_error {
+        return Err(e);
+    }
+    if !any {
+        return Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "no such key: nothing submitted yet",
+        )));
+    }
+    total.consumers_alive = alive.len() as u64;
+    Ok(total)
+}
+
+async fn sample_partition(
+    store: &JobStore,
+    keys: &Keys,
+    alive: &mut std::collections::HashSet<String>,
+) -> redis::RedisResult<QueueSample> {
     let stream = keys.jobs_stream();
     let mut conn = store.connection();
     let (info, groups, consumers, dead, records): (Value, Value, Value, u64, u64) = redis::pipe()
@@ -75,20 +114,23 @@ pub async fn sample(store: &JobStore) -> redis::RedisResult<QueueSample> {
             }
         }
     }
-    let consumers_alive = match &consumers {
-        Value::Array(cs) => cs
-            .iter()
-            .filter(|c| int(map(c).get("idle")) < ALIVE_IDLE_MS)
-            .count() as u64,
-        _ => 0,
-    };
+    if let Value::Array(cs) = &consumers {
+        for c in cs {
+            let c = map(c);
+            if int(c.get("idle")) < ALIVE_IDLE_MS
+                && let Some(name) = c.get("name").and_then(text)
+            {
+                alive.insert(name);
+            }
+        }
+    }
     Ok(QueueSample {
         length,
         entries_added,
         lag,
         pending,
         oldest_age_s,
-        consumers_alive,
+        consumers_alive: 0,
         dead_letters: dead,
         records_backlog: records,
     })

@@ -1,5 +1,5 @@
 //! Every metric routeq exports, in one catalogue: name, kind, HELP text and labels, grouped by
-//! concern ([`http`], [`queue`], [`jobs`], [`providers`], [`recorder`]). Dashboards, alert rules
+//! concern ([`http`], [`queue`], [`jobs`], [`providers`], [`recorder`], [`redis`]). Dashboards, alert rules
 //! and tests name these; code records through them (`metrics::counter!(jobs::FINISHED.name, …)`),
 //! so a name lives in exactly one place. Labels are bounded (route templates, methods, states,
 //! codes, provider adapters, outcomes): never an id or an error text.
@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod providers;
 pub mod queue;
 pub mod recorder;
+pub mod redis;
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,7 @@ pub fn all() -> impl Iterator<Item = &'static Metric> {
         .chain(jobs::ALL)
         .chain(providers::ALL)
         .chain(recorder::ALL)
+        .chain(redis::ALL)
         .copied()
 }
 

@@ -60,12 +60,13 @@ impl DeadLetters {
         let parked = Outcome::detail(format!(
             "parked in the dead-letter stream: {reason}; the job stays pending until an operator replays or purges it"
         ));
+        let k = self.keys.for_job(job_id);
         let mut conn = self.conn.clone();
         let reply = scripts()
             .dead_letter
-            .key(self.keys.job(job_id))
-            .key(self.keys.jobs_stream())
-            .key(self.keys.dead_letters())
+            .key(k.job(job_id))
+            .key(k.jobs_stream())
+            .key(k.dead_letters())
             .arg(Keys::GROUP)
             .arg(entry_id)
             .arg(job_id)
@@ -78,17 +79,23 @@ impl DeadLetters {
         Ok(Parked::decode(reply)?)
     }
 
-    /// Up to `count` dead letters, oldest first.
+    /// Up to `count` dead letters, oldest first (across every partition).
     pub async fn list(&self, count: usize) -> Result<Vec<DeadLetter>, StoreError> {
         let mut conn = self.conn.clone();
-        let reply: ::redis::streams::StreamRangeReply = conn
-            .xrange_count(self.keys.dead_letters(), "-", "+", count)
-            .await?;
-        Ok(reply
-            .ids
-            .iter()
-            .filter_map(|e| DeadLetter::decode(&e.id, &entry_fields(&e.map)))
-            .collect())
+        let mut out = Vec::new();
+        for k in self.keys.all() {
+            let reply: ::redis::streams::StreamRangeReply =
+                conn.xrange_count(k.dead_letters(), "-", "+", count).await?;
+            out.extend(
+                reply
+                    .ids
+                    .iter()
+                    .filter_map(|e| DeadLetter::decode(&e.id, &entry_fields(&e.map))),
+            );
+        }
+        out.sort_by_key(|d| d.dead_at_ms);
+        out.truncate(count);
+        Ok(out)
     }
 
     /// Finds a dead letter by its job id or its dead-letter entry id.
@@ -103,17 +110,22 @@ impl DeadLetters {
     /// How many dead letters there are.
     pub async fn count(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.xlen(self.keys.dead_letters()).await?)
+        let mut total = 0u64;
+        for k in self.keys.all() {
+            total += conn.xlen::<_, u64>(k.dead_letters()).await?;
+        }
+        Ok(total)
     }
 
     /// Puts one dead letter back on the jobs stream under its job id.
     pub async fn replay(&self, letter: &DeadLetter, now_ms: u64) -> Result<Replayed, StoreError> {
+        let k = self.keys.for_job(&letter.job_id);
         let mut conn = self.conn.clone();
         let reply = scripts()
             .dead_replay
-            .key(self.keys.dead_letters())
-            .key(self.keys.job(&letter.job_id))
-            .key(self.keys.jobs_stream())
+            .key(k.dead_letters())
+            .key(k.job(&letter.job_id))
+            .key(k.jobs_stream())
             .arg(&letter.dead_id)
             .arg(now_ms)
             .arg(self.result_ttl_ms)
@@ -128,17 +140,23 @@ impl DeadLetters {
             "given up: {}; the dead letter was purged by an operator",
             letter.reason
         ));
+        let k = self.keys.for_job(&letter.job_id);
+        let done = if self.conn.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
         let mut conn = self.conn.clone();
         let status: i64 = scripts()
             .dead_purge
-            .key(self.keys.dead_letters())
-            .key(self.keys.job(&letter.job_id))
-            .key(self.keys.records_stream())
-            .key(self.keys.tenant_open_jobs(&letter.tenant))
+            .key(k.dead_letters())
+            .key(k.job(&letter.job_id))
+            .key(k.records_stream())
+            .key(k.tenant_open_jobs(&letter.tenant))
             .arg(&letter.dead_id)
             .arg(now_ms)
             .arg(self.result_ttl_ms)
-            .arg(self.keys.done_channel())
+            .arg(format!("{done} {}", k.done_channel()))
             .arg(json(&failed))
             .arg(if self.record { "1" } else { "0" })
             .invoke_async(&mut conn)

@@ -77,19 +77,22 @@ impl Recording {
 
     /// Creates the recorders' group (a recorder is about to run in this process) and records.
     pub async fn ensure_recorders_group(&self) -> Result<(), StoreError> {
-        super::ensure_group(&self.conn, &self.keys.records_stream(), Keys::RECORDERS).await?;
+        for k in self.keys.all() {
+            super::ensure_group(&self.conn, &k.records_stream(), Keys::RECORDERS).await?;
+        }
         self.on.store(true, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Turns recording on once a recorder group exists on the records stream. Returns whether
-    /// records are appended now.
+    /// Turns recording on once a recorder group exists on the records stream (of the first
+    /// partition: recorders create every partition's at once). Returns whether records are
+    /// appended now.
     pub async fn refresh(&self) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
         let groups: ::redis::RedisResult<Vec<HashMap<String, ::redis::Value>>> =
             ::redis::cmd("XINFO")
                 .arg("GROUPS")
-                .arg(self.keys.records_stream())
+                .arg(self.keys.partition(0).records_stream())
                 .query_async(&mut conn)
                 .await;
         let present = match groups {
@@ -112,6 +115,10 @@ impl Recording {
     /// committed, so the stream's length is the backlog).
     pub async fn backlog(&self) -> Result<u64, StoreError> {
         let mut conn = self.conn.clone();
-        Ok(conn.xlen(self.keys.records_stream()).await?)
+        let mut total = 0u64;
+        for k in self.keys.all() {
+            total += conn.xlen::<_, u64>(k.records_stream()).await?;
+        }
+        Ok(total)
     }
 }

@@ -116,7 +116,15 @@ impl JobStore {
     /// Creates the workers' consumer group if it does not exist (reading from the start of the
     /// stream, so jobs submitted before any worker ever ran are not skipped).
     pub async fn ensure_group(&self) -> Result<(), StoreError> {
-        super::ensure_group(&self.conn, &self.keys.jobs_stream(), Keys::GROUP).await
+        for k in self.keys.all() {
+            self.ensure_group_in(&k).await?;
+        }
+        Ok(())
+    }
+
+    /// The workers' consumer group of one partition's stream.
+    pub async fn ensure_group_in(&self, partition: &Keys) -> Result<(), StoreError> {
+        super::ensure_group(&self.conn, &partition.jobs_stream(), Keys::GROUP).await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -125,47 +133,141 @@ impl JobStore {
         Ok(())
     }
 
+    /// A fleet-wide cap's share of one partition (rounded up; 0 stays "no cap"). Exact with
+    /// one partition; with N it allows up to N−1 more in all, and refuses once every partition
+    /// holds its share.
+    pub fn share(&self, cap: u64) -> u64 {
+        let n = u64::from(self.keys.partitions());
+        if cap == 0 { 0 } else { cap.div_ceil(n) }
+    }
+
+    /// The `done` channel argument of the scripts: the command and the channel
+    /// (`PUBLISH <channel>`, or `SPUBLISH <channel>` on a cluster, where a classic PUBLISH
+    /// would be copied to every node).
+    pub fn done_arg(&self, partition: &Keys) -> String {
+        let cmd = if self.conn.is_cluster() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        };
+        format!("{cmd} {}", partition.done_channel())
+    }
+
     /// Accepts a job: one script that checks the idempotency key and the caps, appends the
-    /// stream entry and writes the record.
+    /// stream entry and writes the record. Idempotent by job id: sent twice (a retry after a
+    /// timeout), it creates the job once.
     pub async fn submit(
         &self,
         job: &NewJob<'_>,
         max_backlog: u64,
     ) -> Result<Submitted, StoreError> {
-        let deadline_ms = job.submitted_ms + job.request.deadline_ms;
-        let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
+        let (keys, args) = self.submit_call(job, max_backlog);
         let mut inv = scripts().submit.prepare_invoke();
-        inv.key(self.keys.job(job.id))
-            .key(self.keys.jobs_stream())
-            .key(self.keys.records_stream())
-            .key(self.keys.tenant_open_jobs(job.tenant));
-        if let Some(key) = job.idempotency_key {
-            inv.key(self.keys.idempotency(job.tenant, key));
+        for k in &keys {
+            inv.key(k);
         }
-        inv.arg(job.id)
-            .arg(job.tenant)
-            .arg(job.request_id)
-            .arg(job.request.canonical_json())
-            .arg(if job.idempotency_key.is_some() {
-                job.request.fingerprint()
-            } else {
-                String::new()
-            })
-            .arg(job.submitted_ms)
-            .arg(deadline_ms)
-            .arg(ttl_ms)
-            .arg(max_backlog)
-            .arg(job.idempotency_key.unwrap_or(""))
-            .arg(self.recording.flag())
-            .arg(job.max_open);
+        for a in &args {
+            inv.arg(a);
+        }
         let mut conn = self.conn.clone();
         Ok(Submitted::decode(inv.invoke_async(&mut conn).await?)?)
+    }
+
+    /// Like [`JobStore::submit`], on `conn` (a connection of its own: WAIT holds its connection
+    /// while it waits), pipelined with `WAIT replicas timeout_ms`; also returns how many replicas
+    /// confirmed. On a cluster the pipeline goes to the job's master, so WAIT counts its replicas.
+    pub async fn submit_replicated(
+        &self,
+        conn: &Conn,
+        job: &NewJob<'_>,
+        max_backlog: u64,
+        replicas: u32,
+        timeout_ms: u64,
+    ) -> Result<(Submitted, u64), StoreError> {
+        let (keys, args) = self.submit_call(job, max_backlog);
+        let script = &scripts().submit;
+        let mut pipe = ::redis::pipe();
+        pipe.cmd("EVALSHA")
+            .arg(script.get_hash())
+            .arg(keys.len())
+            .arg(&keys)
+            .arg(&args)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout_ms);
+        let mut c = conn.clone();
+        let reply: ::redis::RedisResult<((i64, String), u64)> = pipe.query_async(&mut c).await;
+        match reply {
+            Ok((submitted, acked)) => Ok((Submitted::decode(submitted)?, acked)),
+            Err(e)
+                if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
+            {
+                // The script cache is empty (Redis restarted): load it by running it once, then
+                // wait for the replicas (the submit is idempotent by job id).
+                let mut inv = script.prepare_invoke();
+                for k in &keys {
+                    inv.key(k);
+                }
+                for a in &args {
+                    inv.arg(a);
+                }
+                let submitted = Submitted::decode(inv.invoke_async(&mut c).await?)?;
+                let mut pipe = ::redis::pipe();
+                pipe.cmd("EVALSHA")
+                    .arg(script.get_hash())
+                    .arg(keys.len())
+                    .arg(&keys)
+                    .arg(&args)
+                    .cmd("WAIT")
+                    .arg(replicas)
+                    .arg(timeout_ms);
+                let (_, acked): ((i64, String), u64) = pipe.query_async(&mut c).await?;
+                Ok((submitted, acked))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The submit script's KEYS and ARGV for `job`.
+    fn submit_call(&self, job: &NewJob<'_>, max_backlog: u64) -> (Vec<String>, Vec<String>) {
+        let k = self.keys.for_job(job.id);
+        let deadline_ms = job.submitted_ms + job.request.deadline_ms;
+        let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
+        let mut keys = vec![
+            k.job(job.id),
+            k.jobs_stream(),
+            k.records_stream(),
+            k.tenant_open_jobs(job.tenant),
+        ];
+        if let Some(key) = job.idempotency_key {
+            keys.push(k.idempotency(job.tenant, key));
+        }
+        let fingerprint = if job.idempotency_key.is_some() {
+            job.request.fingerprint()
+        } else {
+            String::new()
+        };
+        let args = vec![
+            job.id.to_string(),
+            job.tenant.to_string(),
+            job.request_id.to_string(),
+            job.request.canonical_json(),
+            fingerprint,
+            job.submitted_ms.to_string(),
+            deadline_ms.to_string(),
+            ttl_ms.to_string(),
+            self.share(max_backlog).to_string(),
+            job.idempotency_key.unwrap_or("").to_string(),
+            self.recording.flag().to_string(),
+            self.share(job.max_open).to_string(),
+        ];
+        (keys, args)
     }
 
     /// Reads a job record, or `None` when there is no such job for this tenant.
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let fields: HashMap<String, String> = conn.hgetall(self.keys.job(id)).await?;
+        let fields: HashMap<String, String> = conn.hgetall(self.keys.for_job(id).job(id)).await?;
         Ok(JobRecord::decode(&fields).filter(|r| r.tenant == tenant))
     }
 
@@ -177,16 +279,17 @@ impl JobStore {
         now_ms: u64,
     ) -> Result<Cancelled, StoreError> {
         let outcome = Outcome::detail("cancelled by the client");
+        let k = self.keys.for_job(id);
         let mut conn = self.conn.clone();
         let reply = scripts()
             .cancel
-            .key(self.keys.job(id))
-            .key(self.keys.records_stream())
-            .key(self.keys.tenant_open_jobs(tenant))
+            .key(k.job(id))
+            .key(k.records_stream())
+            .key(k.tenant_open_jobs(tenant))
             .arg(tenant)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
-            .arg(self.keys.done_channel())
+            .arg(self.done_arg(&k))
             .arg(id)
             .arg(json(&outcome))
             .arg(self.recording.flag())
@@ -195,9 +298,10 @@ impl JobStore {
         Ok(Cancelled::decode(reply)?)
     }
 
-    /// Starts a batch of delivered entries in one round trip.
+    /// Starts a batch of entries delivered from `partition`'s stream in one round trip.
     pub async fn start_batch(
         &self,
+        partition: &Keys,
         entries: &[Delivered<'_>],
         consumer: &str,
         now_ms: u64,
@@ -205,19 +309,18 @@ impl JobStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
         let mut inv = scripts().start.prepare_invoke();
-        inv.key(self.keys.jobs_stream())
-            .key(self.keys.records_stream());
+        inv.key(k.jobs_stream()).key(k.records_stream());
         for e in entries {
-            inv.key(self.keys.job(e.job_id))
-                .key(self.keys.tenant_open_jobs(e.tenant));
+            inv.key(k.job(e.job_id)).key(k.tenant_open_jobs(e.tenant));
         }
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(consumer)
             .arg(self.retention.result_ttl_ms)
-            .arg(self.keys.done_channel())
+            .arg(self.done_arg(k))
             .arg(json(&expired))
             .arg(self.recording.flag());
         for e in entries {
@@ -250,7 +353,8 @@ impl JobStore {
         Ok(done[0])
     }
 
-    /// Completes several jobs in one round trip (one script); each is still written once.
+    /// Completes several jobs, one script per partition (concurrently); each is still written
+    /// once. The statuses come back in the order of `jobs`.
     pub async fn complete_many(
         &self,
         jobs: &[Completion<'_>],
@@ -259,17 +363,46 @@ impl JobStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
+        let mut groups: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, c) in jobs.iter().enumerate() {
+            let p = self.keys.partition_of(c.job.job_id);
+            match groups.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((p, vec![i])),
+            }
+        }
+        let runs = groups.iter().map(|(p, members)| {
+            let group: Vec<Completion<'_>> = members.iter().map(|&i| jobs[i]).collect();
+            let k = self.keys.partition(*p);
+            async move { self.complete_in(&k, &group, now_ms).await }
+        });
+        let results = futures_util::future::join_all(runs).await;
+        let mut out = vec![Completed::Gone; jobs.len()];
+        for ((_, members), result) in groups.iter().zip(results) {
+            for (&i, status) in members.iter().zip(result?) {
+                out[i] = status;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Completes jobs of one partition in one script call.
+    async fn complete_in(
+        &self,
+        k: &Keys,
+        jobs: &[Completion<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Completed>, StoreError> {
         let mut inv = scripts().complete.prepare_invoke();
-        inv.key(self.keys.jobs_stream())
-            .key(self.keys.records_stream());
+        inv.key(k.jobs_stream()).key(k.records_stream());
         for c in jobs {
-            inv.key(self.keys.job(c.job.job_id))
-                .key(self.keys.tenant_open_jobs(c.job.tenant));
+            inv.key(k.job(c.job.job_id))
+                .key(k.tenant_open_jobs(c.job.tenant));
         }
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
-            .arg(self.keys.done_channel())
+            .arg(self.done_arg(k))
             .arg(self.recording.flag());
         for c in jobs {
             inv.arg(c.job.entry_id)

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use routeq_shared::redis::{JobStore, store::Retention};
+use routeq_shared::redis::connect::Timeouts;
+use routeq_shared::redis::{JobStore, Keys, store::Retention};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +25,6 @@ pub struct Worker {
     ctx: Arc<Ctx>,
     /// The durable record; the recorder runs in this process when it is set.
     pg: Option<sqlx::PgPool>,
-    pool: deadpool_redis::Pool,
     metrics_listener: TcpListener,
 }
 
@@ -33,8 +33,9 @@ impl Worker {
         cfg.validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         let keys = cfg.redis.keys()?;
+        let settings = cfg.redis.settings(Timeouts::WORKER);
         let store = JobStore::new(
-            cfg.redis.command_connection()?,
+            cfg.redis.connection(&settings, "commands")?,
             keys,
             Retention {
                 result_ttl_ms: cfg.result_ttl_s * 1000,
@@ -48,10 +49,6 @@ impl Worker {
                 .await
                 .context("applying migrations")?;
         }
-        // One dedicated connection for the blocking reads (this process has one reader).
-        let pool = cfg
-            .redis
-            .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
         // Geocoding asks our durable store first (when there is one), then the Redis cache and
         // the provider chain.
         let geo_pool = pg.clone();
@@ -77,10 +74,11 @@ impl Worker {
             cfg,
             consumer,
             tracker: tokio_util::task::TaskTracker::new(),
+            settings,
+            in_flight: Default::default(),
         });
         Ok(Worker {
             ctx,
-            pool,
             metrics_listener,
             pg,
         })
@@ -106,11 +104,19 @@ impl Worker {
             token.clone(),
         ));
 
-        tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, "worker started");
-        let reader = tokio::spawn(job::reader::read_loop(
+        let keys = self.ctx.store.keys().clone();
+        tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");
+        let readers: Vec<_> = keys
+            .all()
+            .into_iter()
+            .map(|p| tokio::spawn(job::reader::read_loop(self.ctx.clone(), p, token.clone())))
+            .collect();
+        // Touching lasts until the jobs in flight are done, after the readers stop.
+        let touching = CancellationToken::new();
+        let toucher = tokio::spawn(job::reader::touch_loop(
             self.ctx.clone(),
-            self.pool.clone(),
-            token.clone(),
+            Duration::from_millis(self.ctx.cfg.reclaim_idle_ms / 4),
+            touching.clone(),
         ));
 
         let runs_recorder = self.pg.is_some() && self.ctx.cfg.recorder;
@@ -132,18 +138,21 @@ impl Worker {
                     reclaim_idle_ms: 30_000,
                     consumer: self.ctx.consumer.clone(),
                 };
-                let redis = self
-                    .ctx
-                    .cfg
-                    .redis
-                    .blocking_pool(Duration::from_millis(cfg.block_ms), 1)?;
-                Some(tokio::spawn(crate::ops::recorder::run(
-                    self.ctx.store.keys().clone(),
-                    redis,
-                    pg.clone(),
-                    cfg,
-                    token.clone(),
-                )))
+                let tasks: Vec<_> = keys
+                    .all()
+                    .into_iter()
+                    .map(|p| {
+                        tokio::spawn(crate::ops::recorder::run(
+                            self.ctx.store.connection(),
+                            p,
+                            self.ctx.settings.clone(),
+                            pg.clone(),
+                            cfg.clone(),
+                            token.clone(),
+                        ))
+                    })
+                    .collect();
+                Some(tasks)
             }
             _ => None,
         };
@@ -151,7 +160,9 @@ impl Worker {
         shutdown.await;
         tracing::info!("draining: no new reads; finishing jobs in flight");
         token.cancel();
-        let _ = reader.await;
+        for r in readers {
+            let _ = r.await;
+        }
         self.ctx.tracker.close();
         let grace = Duration::from_millis(self.ctx.cfg.shutdown_grace_ms);
         if tokio::time::timeout(grace, self.ctx.tracker.wait())
@@ -163,12 +174,53 @@ impl Worker {
                 "shutdown grace elapsed; unfinished jobs stay pending for other workers"
             );
         }
-        if let Some(r) = recorder {
-            let _ = r.await;
+        touching.cancel();
+        let _ = toucher.await;
+        if let Some(tasks) = recorder {
+            for r in tasks {
+                let _ = r.await;
+            }
         }
+        leave_groups(&self.ctx).await;
         let _ = admin_task.await;
         tracing::info!("worker stopped");
         Ok(())
+    }
+}
+
+/// On a clean exit, removes this process's consumer from the groups where it holds nothing (a
+/// consumer with pending entries stays, so they can be reclaimed), so group listings do not
+/// grow with every restart.
+async fn leave_groups(ctx: &Ctx) {
+    {
+        let mut conn = ctx.store.connection();
+        for k in ctx.store.keys().all() {
+            for (stream, group) in [
+                (k.jobs_stream(), Keys::GROUP),
+                (k.records_stream(), Keys::RECORDERS),
+            ] {
+                let pending: redis::RedisResult<redis::streams::StreamPendingCountReply> =
+                    redis::AsyncCommands::xpending_consumer_count(
+                        &mut conn,
+                        &stream,
+                        group,
+                        "-",
+                        "+",
+                        1,
+                        &ctx.consumer,
+                    )
+                    .await;
+                if matches!(&pending, Ok(p) if p.ids.is_empty()) {
+                    let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
+                        .arg("DELCONSUMER")
+                        .arg(&stream)
+                        .arg(group)
+                        .arg(&ctx.consumer)
+                        .query_async(&mut conn)
+                        .await;
+                }
+            }
+        }
     }
 }
 

@@ -4,12 +4,11 @@
 //! - `routeq-recorder run` drains the records stream into PostgreSQL (workers can do the same
 //!   in-process when they have `--database-url`).
 
-use std::time::Duration;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use routeq_shared::db::DbArgs;
 use routeq_shared::redis::RedisArgs;
+use routeq_shared::redis::connect::Timeouts;
 use routeq_shared::telemetry::LogArgs;
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +34,7 @@ enum Command {
     /// Drain the records stream into PostgreSQL until SIGTERM.
     Run {
         #[command(flatten)]
-        redis: RedisArgs,
+        redis: Box<RedisArgs>,
         /// Most records written in one statement.
         #[arg(long, env = "ROUTEQ_RECORDER_BATCH", default_value_t = 500)]
         batch: usize,
@@ -96,7 +95,8 @@ async fn main() -> anyhow::Result<()> {
                     .context("applying migrations")?;
             }
             let keys = redis.keys()?;
-            let redis_pool = redis.blocking_pool(Duration::from_millis(block_ms), 1)?;
+            let settings = redis.settings(Timeouts::WORKER);
+            let conn = redis.connection(&settings, "recorder")?;
             let consumer = consumer.unwrap_or_else(|| {
                 format!(
                     "recorder-{}-{}",
@@ -112,16 +112,25 @@ async fn main() -> anyhow::Result<()> {
                 consumer,
             };
             tracing::info!(consumer = %cfg.consumer, "recorder started");
-            let task = tokio::spawn(routeq_worker::ops::recorder::run(
-                keys,
-                redis_pool,
-                pool,
-                cfg,
-                token.clone(),
-            ));
+            let tasks: Vec<_> = keys
+                .all()
+                .into_iter()
+                .map(|p| {
+                    tokio::spawn(routeq_worker::ops::recorder::run(
+                        conn.clone(),
+                        p,
+                        settings.clone(),
+                        pool.clone(),
+                        cfg.clone(),
+                        token.clone(),
+                    ))
+                })
+                .collect();
             routeq_shared::telemetry::shutdown_signal().await;
             token.cancel();
-            let _ = task.await;
+            for t in tasks {
+                let _ = t.await;
+            }
             tracing::info!("recorder stopped");
             Ok(())
         }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use routeq_shared::db::DbArgs;
 use routeq_shared::redis::RedisArgs;
+use routeq_shared::redis::connect::Timeouts;
 use routeq_shared::redis::outbox::RecordsMode;
 use routeq_shared::telemetry::LogArgs;
 
@@ -80,9 +81,11 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_CALL_TIMEOUT_MS", default_value_t = 2_000)]
     pub call_timeout_ms: u64,
 
-    /// An entry pending this long is presumed abandoned (its worker died) and reclaimed, in ms.
-    /// Must exceed the job budget, or slow jobs would be redelivered while still running.
-    #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 30_000)]
+    /// An entry nobody touched for this long is presumed abandoned (its worker died) and
+    /// reclaimed, in ms. A live worker touches its entries every quarter of this, however long
+    /// its jobs take, so it only bounds how soon a dead worker's jobs run elsewhere (and how long
+    /// a Redis stall may last before a live worker's jobs are reclaimed too).
+    #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 5_000)]
     pub reclaim_idle_ms: u64,
 
     /// How often to look for abandoned entries, in ms.
@@ -174,14 +177,22 @@ impl WorkerConfig {
                 self.job_budget_ms, self.call_timeout_ms
             ));
         }
-        if self.reclaim_idle_ms <= self.job_budget_ms + 1_000 {
+        // Entries are touched every quarter of the reclaim time; between two touches that
+        // succeed there may be a quarter plus a timed-out touch (the response timeout): both
+        // must fit well inside the reclaim time.
+        let response_ms = self
+            .redis
+            .settings(Timeouts::WORKER)
+            .response_timeout
+            .as_millis() as u64;
+        if self.reclaim_idle_ms < 2_000 || self.reclaim_idle_ms / 2 <= response_ms {
             return Err(format!(
-                "--reclaim-idle-ms ({}) must exceed --job-budget-ms ({}) by more than 1 s, or slow jobs are redelivered while still running",
-                self.reclaim_idle_ms, self.job_budget_ms
+                "--reclaim-idle-ms ({}) must be at least 2000 ms and more than twice the Redis response timeout ({response_ms} ms): live workers touch their entries every quarter of it, and a slow touch must not let them be reclaimed",
+                self.reclaim_idle_ms
             ));
         }
-        if self.reclaim_interval_ms == 0 {
-            return Err("--reclaim-interval-ms must be above 0".into());
+        if self.reclaim_interval_ms == 0 || self.reclaim_interval_ms >= self.reclaim_idle_ms {
+            return Err("--reclaim-interval-ms must be above 0 and below --reclaim-idle-ms".into());
         }
         if self.recorder_batch == 0 || self.recorder_batch > 10_000 {
             return Err("--recorder-batch must be between 1 and 10000".into());

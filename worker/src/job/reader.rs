@@ -1,12 +1,21 @@
-//! Reading the jobs stream through the `workers` group, and taking over what dead workers left.
+//! Reading the jobs stream through the `workers` group — one reader per partition — and taking
+//! over what dead workers left.
 //!
 //! Discipline (see `routeq_shared::redis` for the key space):
-//! - reads ask for exactly as many entries as there are free permits, and block at most `block_ms`
-//!   on a dedicated connection whose response timeout exceeds the block;
-//! - a read in progress is never abandoned (that would strand its entries in our pending list):
-//!   shutdown waits for it to return, and works on what it returned;
+//! - reads ask for at most as many entries as there are free permits, and block at most
+//!   `block_ms` on a connection of their own (to the node that owns the partition) whose response
+//!   timeout exceeds the block;
+//! - a read in progress is never abandoned by choice: shutdown waits for it to return;
+//! - **after any failed read or a new connection, the reader first re-reads its own pending
+//!   entries** (`XREADGROUP … 0`): a read the client gave up on (Redis stalled past the response
+//!   timeout, the connection broke) may still have been served by Redis into this consumer's
+//!   pending list, and nobody else would read those entries before the reclaim time;
+//! - the group is created again when Redis lost it (`NOGROUP`: restarted empty, failed over);
 //! - an entry is acknowledged only inside the script that stores the job's terminal state;
-//! - the same loop reclaims entries idle longer than `reclaim_idle_ms` (their worker died).
+//! - the same loop reclaims entries idle longer than `reclaim_idle_ms` (their worker stopped
+//!   touching them: it died) so reclaiming never starves for permits;
+//! - a partition whose last read was empty holds one permit while it blocks, not all of them,
+//!   so a busy partition is not starved by idle ones.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,40 +25,48 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
 };
 use routeq_shared::metrics::jobs as m;
+use routeq_shared::redis::connect::Dedicated;
 use routeq_shared::redis::{JobStore, Keys};
 use tokio_util::sync::CancellationToken;
 
 use super::Ctx;
 use super::run::dispatch;
 
-/// Reads entries until `shutdown`: every `reclaim_interval_ms` it first takes over entries idle
-/// longer than `reclaim_idle_ms` (their worker died), then reads new ones. One loop does both, so
-/// the two never compete for permits.
-pub async fn read_loop(ctx: Arc<Ctx>, pool: deadpool_redis::Pool, shutdown: CancellationToken) {
-    let key = ctx.store.keys().jobs_stream();
+/// Reads one partition until `shutdown`.
+pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationToken) {
+    let key = partition.jobs_stream();
+    let block = Duration::from_millis(ctx.cfg.block_ms);
+    let mut reader = Dedicated::for_reads(&ctx.store.connection(), &key, &ctx.settings, block);
     let mut backoff = Duration::from_millis(50);
     let mut group_ready = false;
+    // Our own pending entries are read first (also at start: a restarted worker with a fixed
+    // --consumer name finds what its previous process held).
+    let mut reread_pending = true;
+    let mut last_read_empty = false;
     let reclaim_every = Duration::from_millis(ctx.cfg.reclaim_interval_ms);
     let mut last_reclaim = Instant::now();
     let mut cursor = "0-0".to_string();
-    let mut reader: Option<deadpool_redis::Connection> = None;
     while !shutdown.is_cancelled() {
         if !group_ready {
-            match ctx.store.ensure_group().await {
+            match ctx.store.ensure_group_in(&partition).await {
                 Ok(()) => group_ready = true,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot create the consumer group; retrying");
+                    tracing::warn!(error = %e, stream = %key, "cannot create the consumer group; retrying");
                     pause(&shutdown, &mut backoff).await;
                     continue;
                 }
             }
         }
-        // Wait for capacity, then take every free permit.
+        // Wait for capacity, then take the free permits (one only while this partition is idle).
         let mut permits = tokio::select! {
             p = ctx.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             () = shutdown.cancelled() => break,
         };
-        let extra = ctx.permits.available_permits().min(255);
+        let extra = if last_read_empty && !reread_pending {
+            0
+        } else {
+            ctx.permits.available_permits().min(255)
+        };
         if extra > 0
             && let Ok(more) = ctx.permits.clone().try_acquire_many_owned(extra as u32)
         {
@@ -61,45 +78,60 @@ pub async fn read_loop(ctx: Arc<Ctx>, pool: deadpool_redis::Pool, shutdown: Canc
             if let Some(claimed) = reclaim(&ctx, &key, &mut cursor, permits.num_permits()).await
                 && let Some(taken) = permits.split(claimed.len())
             {
-                dispatch(&ctx, claimed, taken, true).await;
+                dispatch(&ctx, &partition, claimed, taken, true).await;
             }
             if permits.num_permits() == 0 {
                 continue;
             }
         }
 
-        let opts = StreamReadOptions::default()
+        let (id, block_for) = if reread_pending {
+            ("0", None)
+        } else {
+            (">", Some(ctx.cfg.block_ms as usize))
+        };
+        let mut opts = StreamReadOptions::default()
             .group(Keys::GROUP, &ctx.consumer)
-            .count(permits.num_permits())
-            .block(ctx.cfg.block_ms as usize);
-        // The blocking read keeps its connection from one read to the next: taking it from the
-        // pool each time would cost a recycle check (a round trip) per read. A failed read
-        // drops it, and the next read takes a fresh one.
-        let reply: Result<StreamReadReply, String> = async {
-            let conn = match reader.as_mut() {
-                Some(conn) => conn,
-                None => reader.insert(pool.get().await.map_err(|e| e.to_string())?),
-            };
-            redis::AsyncCommands::xread_options(&mut **conn, &[&key], &[">"], &opts)
-                .await
-                .map_err(|e| e.to_string())
+            .count(permits.num_permits());
+        if let Some(b) = block_for {
+            opts = opts.block(b);
+        }
+        let reply: redis::RedisResult<StreamReadReply> = async {
+            let conn = reader.get().await?;
+            redis::AsyncCommands::xread_options(&mut *conn, &[&key], &[id], &opts).await
         }
         .await;
-        if reply.is_err() {
-            reader = None;
-        }
         match reply {
             Ok(reply) => {
                 backoff = Duration::from_millis(50);
-                let entries: Vec<StreamId> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
-                dispatch(&ctx, entries, permits, false).await;
+                let mut entries: Vec<StreamId> =
+                    reply.keys.into_iter().flat_map(|k| k.ids).collect();
+                if reread_pending {
+                    // Ours already: skip what this process is working on; the rest were
+                    // delivered to a read we lost.
+                    entries.retain(|e| !ctx.is_in_flight(&e.id));
+                    reread_pending = false;
+                    if !entries.is_empty() {
+                        tracing::info!(count = entries.len(), stream = %key, "re-reading entries delivered to a lost read");
+                        metrics::counter!(routeq_shared::metrics::redis::RECOVERIES.name, "connection" => "reader", "what" => "pending_reread").increment(1);
+                    }
+                    last_read_empty = false;
+                } else {
+                    last_read_empty = entries.is_empty();
+                }
+                dispatch(&ctx, &partition, entries, permits, false).await;
             }
             Err(e) => {
                 drop(permits);
-                if e.contains("NOGROUP") {
+                reader.reset();
+                reread_pending = true;
+                if e.code() == Some("NOGROUP") {
                     group_ready = false;
+                    tracing::warn!(stream = %key, "the consumer group is gone (Redis restarted empty or failed over); creating it again");
+                    metrics::counter!(routeq_shared::metrics::redis::RECOVERIES.name, "connection" => "reader", "what" => "group_recreated").increment(1);
+                } else {
+                    tracing::warn!(error = %e, stream = %key, "reading the jobs stream failed; retrying");
                 }
-                tracing::warn!(error = %e, "reading the jobs stream failed; retrying");
                 pause(&shutdown, &mut backoff).await;
             }
         }
@@ -123,18 +155,52 @@ async fn reclaim(ctx: &Ctx, key: &str, cursor: &mut String, count: usize) -> Opt
     match reply {
         Ok(reply) => {
             *cursor = reply.next_stream_id;
-            if reply.claimed.is_empty() {
+            let claimed: Vec<StreamId> = reply
+                .claimed
+                .into_iter()
+                .filter(|e| !ctx.is_in_flight(&e.id))
+                .collect();
+            if claimed.is_empty() {
                 return None;
             }
-            tracing::info!(count = reply.claimed.len(), "reclaimed abandoned entries");
-            metrics::counter!(m::RECLAIMED.name).increment(reply.claimed.len() as u64);
-            Some(reply.claimed)
+            tracing::info!(count = claimed.len(), "reclaimed abandoned entries");
+            metrics::counter!(m::RECLAIMED.name).increment(claimed.len() as u64);
+            Some(claimed)
         }
         Err(e) => {
             if e.code() != Some("NOGROUP") {
                 tracing::warn!(error = %e, "reclaiming abandoned entries failed");
             }
             None
+        }
+    }
+}
+
+/// Refreshes the idle time of the entries this process works on, every `every`, so they are
+/// never reclaimed while it works (`lua/touch.lua`); stops at `shutdown`.
+pub async fn touch_loop(ctx: Arc<Ctx>, every: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        for (partition, entries) in ctx.in_flight_by_partition() {
+            let keys = ctx.store.keys().partition(partition);
+            let mut inv = routeq_shared::redis::scripts::scripts()
+                .touch
+                .prepare_invoke();
+            inv.key(keys.jobs_stream())
+                .arg(Keys::GROUP)
+                .arg(&ctx.consumer);
+            for e in &entries {
+                inv.arg(e);
+            }
+            let mut conn = ctx.store.connection();
+            if let Err(e) = inv.invoke_async::<i64>(&mut conn).await {
+                tracing::warn!(error = %e, entries = entries.len(), "could not touch the entries in flight; they may be reclaimed if this lasts");
+            }
         }
     }
 }
@@ -147,17 +213,18 @@ async fn pause(shutdown: &CancellationToken, backoff: &mut Duration) {
     *backoff = (*backoff * 2).min(Duration::from_secs(2));
 }
 
-/// Parses `XINFO`-free state for tests and tools: how many entries each consumer holds.
+/// How many entries each consumer holds, over every partition (for tests and tools).
 pub async fn pending_by_consumer(store: &JobStore) -> redis::RedisResult<HashMap<String, u64>> {
     let mut conn = store.connection();
-    let reply: redis::streams::StreamPendingReply =
-        redis::AsyncCommands::xpending(&mut conn, store.keys().jobs_stream(), Keys::GROUP).await?;
-    Ok(match reply {
-        redis::streams::StreamPendingReply::Data(d) => d
-            .consumers
-            .into_iter()
-            .map(|c| (c.name, c.pending as u64))
-            .collect(),
-        _ => HashMap::new(),
-    })
+    let mut out = HashMap::new();
+    for k in store.keys().all() {
+        let reply: redis::streams::StreamPendingReply =
+            redis::AsyncCommands::xpending(&mut conn, k.jobs_stream(), Keys::GROUP).await?;
+        if let redis::streams::StreamPendingReply::Data(d) = reply {
+            for c in d.consumers {
+                *out.entry(c.name).or_insert(0) += c.pending as u64;
+            }
+        }
+    }
+    Ok(out)
 }

@@ -21,6 +21,7 @@ use crate::steps::compute;
 /// Starts a batch with one script and spawns a task per job that is now running.
 pub async fn dispatch(
     ctx: &Arc<Ctx>,
+    partition: &Keys,
     entries: Vec<StreamId>,
     mut permits: OwnedSemaphorePermit,
     reclaimed: bool,
@@ -36,7 +37,7 @@ pub async fn dispatch(
                 // Not a job: nothing to complete. Drop it so it is not redelivered forever.
                 tracing::error!(entry_id = %e.id, "malformed stream entry dropped");
                 metrics::counter!(m::MALFORMED_ENTRIES.name).increment(1);
-                let key = ctx.store.keys().jobs_stream();
+                let key = partition.jobs_stream();
                 let mut conn = ctx.store.connection();
                 let _: redis::RedisResult<()> = redis::pipe()
                     .xack(&key, Keys::GROUP, &[&e.id])
@@ -47,7 +48,11 @@ pub async fn dispatch(
         }
     }
     let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
-    let started = match ctx.store.start_batch(&ids, &ctx.consumer, now_ms()).await {
+    let started = match ctx
+        .store
+        .start_batch(partition, &ids, &ctx.consumer, now_ms())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             // The entries stay in our pending list; the reclaimer (ours or another worker's) retries
@@ -65,8 +70,14 @@ pub async fn dispatch(
                 };
                 let ctx2 = ctx.clone();
                 let span = tracing::info_span!("job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
-                ctx.tracker
-                    .spawn(run_job(ctx2, entry, attempts, permit).instrument(span));
+                let guard = ctx.track(&entry.entry_id, partition.index());
+                ctx.tracker.spawn(
+                    async move {
+                        run_job(ctx2, entry, attempts, permit).await;
+                        drop(guard);
+                    }
+                    .instrument(span),
+                );
             }
             Started::Expired => {
                 tracing::info!(job_id = %entry.job_id, request_id = %entry.request_id, "deadline passed before start; job expired");
@@ -120,11 +131,14 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
         }
     };
 
-    // Store the outcome. Redis may blip: retry briefly; if it stays down, the entry stays pending
-    // and is reclaimed later (the terminal state is written once whichever worker gets there).
+    // Store the outcome. Redis may blip or fail over: keep trying while the job's deadline
+    // allows (the entry is touched meanwhile, so nobody reclaims it); past it, the entry stays
+    // pending and whoever gets it next ends the job (the terminal state is written once).
     let mut delay = Duration::from_millis(50);
     let mut stored = None;
-    for _ in 0..6 {
+    let mut tries = 0u32;
+    while tries == 0 || now_ms() < entry.deadline_ms {
+        tries += 1;
         match ctx
             .completer
             .complete(
@@ -140,9 +154,11 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
                 break;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "storing the outcome failed; retrying");
+                if tries == 1 {
+                    tracing::warn!(error = %e, "storing the outcome failed; retrying until the deadline");
+                }
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(1));
+                delay = (delay * 2).min(Duration::from_millis(500));
             }
         }
     }
@@ -162,7 +178,10 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
             tracing::info!("job had already finished elsewhere; duplicate completion ignored");
         }
         Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
-        None => tracing::error!("could not store the outcome; the entry stays pending for reclaim"),
+        None => tracing::error!(
+            tries,
+            "could not store the outcome by the deadline; the entry stays pending for reclaim"
+        ),
     }
     metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
 }

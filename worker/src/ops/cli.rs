@@ -92,7 +92,8 @@ pub async fn run(command: Command, out: &mut impl Write) -> anyhow::Result<()> {
 async fn dead_letters(args: DeadLetterArgs, out: &mut impl Write) -> anyhow::Result<()> {
     let keys = args.redis.keys()?;
     let dl = DeadLetters::new(
-        args.redis.command_connection()?,
+        args.redis
+            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)?,
         keys,
         args.result_ttl_s * 1000,
         args.records,

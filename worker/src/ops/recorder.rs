@@ -13,8 +13,9 @@ use redis::streams::{
     StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply,
 };
 use routeq_shared::db;
-use routeq_shared::redis::Keys;
+use routeq_shared::redis::connect::{Dedicated, Settings};
 use routeq_shared::redis::record::{RecordEvent, entry_fields};
+use routeq_shared::redis::{Conn, Keys};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -32,15 +33,32 @@ pub struct RecorderConfig {
     pub consumer: String,
 }
 
-/// Drains until `shutdown`. `redis` is a dedicated pool for the blocking reads.
+/// Why one step of the recorder failed.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("postgres: {0}")]
+    Pg(#[from] sqlx::Error),
+}
+
+/// Drains one partition's records stream until `shutdown`. `conn` is the process's command
+/// connection; the blocking reads go over a connection of their own to the partition's node.
 pub async fn run(
-    keys: Keys,
-    redis: deadpool_redis::Pool,
+    conn: Conn,
+    partition: Keys,
+    settings: Settings,
     pg: PgPool,
     cfg: RecorderConfig,
     shutdown: CancellationToken,
 ) {
-    let stream = keys.records_stream();
+    let stream = partition.records_stream();
+    let mut reader = Dedicated::for_reads(
+        &conn,
+        &stream,
+        &settings,
+        Duration::from_millis(cfg.block_ms),
+    );
     let mut backoff = Duration::from_millis(100);
     let mut group_ready = false;
     // After a failure, our own pending entries are retried before anything new is read.
@@ -48,25 +66,21 @@ pub async fn run(
     let mut last_reclaim = Instant::now();
     while !shutdown.is_cancelled() {
         let step = async {
-            let mut conn = redis.get().await.map_err(|e| e.to_string())?;
+            let mut commands = conn.clone();
             if !group_ready {
-                let created: redis::RedisResult<()> = redis::AsyncCommands::xgroup_create_mkstream(
-                    &mut *conn,
-                    &stream,
-                    Keys::RECORDERS,
-                    "0",
-                )
-                .await;
-                match created {
-                    Ok(()) => {}
-                    Err(e) if e.code() == Some("BUSYGROUP") => {}
-                    Err(e) => return Err(e.to_string()),
-                }
+                routeq_shared::redis::ensure_group(&conn, &stream, Keys::RECORDERS)
+                    .await
+                    .map_err(|e| match e {
+                        routeq_shared::redis::StoreError::Redis(r) => StepError::Redis(r),
+                        other => StepError::Redis(redis::RedisError::from((
+                            redis::ErrorKind::Client,
+                            "creating the recorders group",
+                            other.to_string(),
+                        ))),
+                    })?;
                 group_ready = true;
             }
-            let backlog: u64 = redis::AsyncCommands::xlen(&mut *conn, &stream)
-                .await
-                .map_err(|e| e.to_string())?;
+            let backlog: u64 = redis::AsyncCommands::xlen(&mut commands, &stream).await?;
             metrics::gauge!(routeq_shared::metrics::queue::RECORDS_BACKLOG.name)
                 .set(backlog as f64);
 
@@ -74,7 +88,7 @@ pub async fn run(
             if last_reclaim.elapsed() >= Duration::from_millis(cfg.reclaim_idle_ms / 2) {
                 last_reclaim = Instant::now();
                 let reply: StreamAutoClaimReply = redis::AsyncCommands::xautoclaim_options(
-                    &mut *conn,
+                    &mut commands,
                     &stream,
                     Keys::RECORDERS,
                     &cfg.consumer,
@@ -82,8 +96,7 @@ pub async fn run(
                     "0-0",
                     StreamAutoClaimOptions::default().count(cfg.batch),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
                 entries = reply.claimed;
             }
             if entries.is_empty() {
@@ -98,10 +111,10 @@ pub async fn run(
                 if let Some(b) = block {
                     opts = opts.block(b);
                 }
+                let read = reader.get().await?;
                 let reply: StreamReadReply =
-                    redis::AsyncCommands::xread_options(&mut *conn, &[&stream], &[id], &opts)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    redis::AsyncCommands::xread_options(&mut *read, &[&stream], &[id], &opts)
+                        .await?;
                 entries = reply.keys.into_iter().flat_map(|k| k.ids).collect();
                 if retry_pending && entries.is_empty() {
                     retry_pending = false;
@@ -111,24 +124,31 @@ pub async fn run(
             if entries.is_empty() {
                 return Ok(0);
             }
-            let written = write_batch(&pg, &entries)
-                .await
-                .map_err(|e| format!("postgres: {e}"))?;
+            let written = write_batch(&pg, &entries).await?;
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
             let _: () = redis::pipe()
                 .xack(&stream, Keys::RECORDERS, &ids)
                 .ignore()
                 .xdel(&stream, &ids)
                 .ignore()
-                .query_async(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(written)
+                .query_async(&mut commands)
+                .await?;
+            Ok::<u64, StepError>(written)
         };
         match step.await {
             Ok(_) => backoff = Duration::from_millis(100),
             Err(e) => {
                 metrics::counter!(m::FAILURES.name).increment(1);
+                if let StepError::Redis(r) = &e {
+                    reader.reset();
+                    if r.code() == Some("NOGROUP") {
+                        // Redis restarted empty or failed over: make the group again (from the
+                        // start of the stream, so every record appended since is kept).
+                        group_ready = false;
+                        tracing::warn!(stream = %stream, "the recorders group is gone; creating it again");
+                        metrics::counter!(routeq_shared::metrics::redis::RECOVERIES.name, "connection" => "recorder", "what" => "group_recreated").increment(1);
+                    }
+                }
                 tracing::warn!(error = %e, "recording failed; the records stay in Redis and are retried");
                 retry_pending = true;
                 tokio::select! {

@@ -3,7 +3,7 @@
 --
 -- KEYS[1]  jobs stream   KEYS[2]  records stream
 -- KEYS[3..] per job, in pairs: the job hash, the tenant's open jobs (sorted set; the job leaves it)
--- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] record TTL ms   ARGV[4] "done" channel
+-- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] record TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)
 -- ARGV[5] "1" to append a `finished` record (the whole job)
 -- ARGV[6..] per job, five each: stream entry id, job id, terminal state, code, outcome JSON
 --

@@ -2,7 +2,7 @@
 --
 -- KEYS[1] dead-letter stream   KEYS[2] job hash   KEYS[3] records stream
 -- KEYS[4] the tenant's open jobs (sorted set)
--- ARGV[1] dead entry id   ARGV[2] now ms   ARGV[3] result TTL ms   ARGV[4] "done" channel
+-- ARGV[1] dead entry id   ARGV[2] now ms   ARGV[3] result TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)
 -- ARGV[5] failed outcome JSON   ARGV[6] "1" to append a `finished` record
 --
 -- A job parked by this dead letter (its dead-letter field = this id) is still pending for its

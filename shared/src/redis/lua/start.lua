@@ -4,7 +4,7 @@
 -- KEYS[2]     records stream
 -- KEYS[3..]   per entry, in pairs: the job hash, the tenant's open jobs (sorted set)
 -- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] consumer name   ARGV[4] record TTL ms
--- ARGV[5] "done" channel   ARGV[6] expired outcome JSON   ARGV[7] "1" to record expiries
+-- ARGV[5] "done": the command and channel (lib/finish.lua)   ARGV[6] expired outcome JSON   ARGV[7] "1" to record expiries
 -- ARGV[8..]  stream entry ids, one per pair of KEYS[3..], in order
 --
 -- Per job, in order:

@@ -18,8 +18,15 @@
 --         {-2, length}  backlog at the cap: refused
 --         {-3, count}   the tenant already has its cap of unfinished jobs: refused
 --
--- The open-jobs set loses a job when the job ends (complete.lua, cancel.lua) or when its deadline
--- passes (trimmed here by score), so a lost worker or an expired job never holds a slot forever.
+-- The open-jobs set loses a job when the job ends (lib/finish.lua) or when its deadline passes
+-- (trimmed here by score), so a lost worker or an expired job never holds a slot forever.
+--
+-- Idempotent by job id: the gateway chooses the id, and a second call with it (a retry after a
+-- timeout, possibly run after the first when Redis resumes) answers {1, id} again, as the same
+-- submission, and changes nothing.
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {1, ARGV[1]}
+end
 if #KEYS == 5 then
   local prev = redis.call('GET', KEYS[5])
   if prev then

@@ -38,6 +38,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "coalesce_finish",
         include_str!("../lua/coalesce_finish.lua"),
     ),
+    ("touch", include_str!("../lua/touch.lua")),
 ];
 
 /// The scripts of one process.
@@ -64,6 +65,8 @@ pub struct Scripts {
     pub coalesce_claim: Script,
     /// Store a leased answer and release the lease.
     pub coalesce_finish: Script,
+    /// Refresh the idle time of a live worker's entries.
+    pub touch: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -88,6 +91,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         tenant_rate: load("tenant_rate"),
         coalesce_claim: load("coalesce_claim"),
         coalesce_finish: load("coalesce_finish"),
+        touch: load("touch"),
     }
 });
 

@@ -18,8 +18,9 @@ local function finish(job, open, records, id, state, code, outcome, now, ttl, re
   redis.call('ZREM', open, id)
   ended[#ended + 1] = id
 end
-local function publish_done(channel)
+local function publish_done(done)
   if #ended > 0 then
-    redis.call('PUBLISH', channel, table.concat(ended, ' '))
+    local cmd, channel = string.match(done, '^(%u+) (.+)$')
+    redis.call(cmd, channel, table.concat(ended, ' '))
   end
 end
