@@ -4,6 +4,9 @@
 //! - [`proc`]: child processes stopped by PID when dropped, free ports, the workspace's binaries;
 //! - [`redis`]: a key prefix of a test's own on the shared Redis (deleted when dropped), and
 //!   private `redis-server`s on free ports for the tests that break Redis;
+//! - [`sentinel`], [`cluster`]: a Sentinel deployment (master, two replicas, three sentinels) or
+//!   a three-shard Redis Cluster of a test's own, to kill, stop and fail over;
+//! - [`proxy`]: a TCP proxy that cuts or silently stalls the path to any server;
 //! - [`pg`]: a PostgreSQL database of a test's own;
 //! - [`gateway`], [`worker`], [`sim`]: one gateway, worker or simulator, in-process or as a
 //!   process;
@@ -13,20 +16,27 @@
 //! Tests share the machine's Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432
 //! (`scripts/setup.sh`), each under names of its own, so they run in parallel.
 
+pub mod cluster;
 pub mod fleet;
 pub mod gateway;
 pub mod http;
+mod node;
 pub mod pg;
 pub mod proc;
+pub mod proxy;
 pub mod redis;
+pub mod sentinel;
 pub mod sim;
 pub mod worker;
 
+pub use cluster::RedisCluster;
 pub use fleet::Fleet;
 pub use gateway::TestGateway;
 pub use pg::TestDb;
 pub use proc::{Proc, free_port};
+pub use proxy::TcpProxy;
 pub use redis::{Prefix, PrivateRedis};
+pub use sentinel::SentinelGroup;
 
 /// The machine's shared Redis.
 pub const REDIS: &str = "redis://127.0.0.1:6379";

@@ -108,6 +108,46 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `n` distinct ports nothing listened on a moment ago (all held while they are chosen, so none
+/// repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    free_ports_with_peer(n, 0)
+}
+
+/// `n` distinct ports `p` such that `p` and `p + peer` were both free a moment ago (a Redis
+/// Cluster node also listens on its bus port, `p + 10000`). `peer == 0`: plain free ports.
+pub fn free_ports_with_peer(n: usize, peer: u16) -> Vec<u16> {
+    let mut held = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..1000 {
+        if ports.len() == n {
+            return ports;
+        }
+        let Ok(l) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = l.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        held.push(l);
+        if peer == 0 {
+            ports.push(port);
+            continue;
+        }
+        let Some(other) = port.checked_add(peer) else {
+            continue;
+        };
+        if ports.iter().any(|p| p + peer == port || *p == other) {
+            continue;
+        }
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", other)) {
+            held.push(l);
+            ports.push(port);
+        }
+    }
+    panic!("no {n} free ports (with +{peer} free too) on 127.0.0.1");
+}
+
 /// Waits until something accepts connections on `port`.
 pub fn wait_port(port: u16, within: Duration) {
     let until = Instant::now() + within;
@@ -169,5 +209,16 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The last `lines` lines of a log file (for a failure message), or why there are none.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", path.display()),
     }
 }

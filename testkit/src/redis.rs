@@ -127,3 +127,58 @@ pub async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
         .await
         .unwrap_or_else(|e| panic!("Redis at {url}: {e}"))
 }
+
+/// How long one harness call to a private node may take (connect, then reply): a SIGSTOPped node
+/// fails the call after this, it never hangs a test.
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// A client for the `redis-server` (or sentinel) on 127.0.0.1:`port`, authenticating with
+/// `password` when given (any characters: no URL is built).
+pub fn node_client(port: u16, password: Option<&str>) -> redis::Client {
+    let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+    if let Some(p) = password {
+        settings = settings.set_password(p);
+    }
+    let info = redis::IntoConnectionInfo::into_connection_info(redis::ConnectionAddr::Tcp(
+        "127.0.0.1".into(),
+        port,
+    ))
+    .expect("a loopback address")
+    .set_redis_settings(settings);
+    redis::Client::open(info).expect("client")
+}
+
+/// One command to the node on `port`, on a connection of its own, bounded by [`NODE_TIMEOUT`]
+/// for the connect and again for the reply.
+pub async fn node_query<T: redis::FromRedisValue>(
+    port: u16,
+    password: Option<&str>,
+    cmd: &redis::Cmd,
+) -> redis::RedisResult<T> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(NODE_TIMEOUT))
+        .set_response_timeout(Some(NODE_TIMEOUT));
+    let call = async {
+        let mut conn = node_client(port, password)
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        cmd.query_async(&mut conn).await
+    };
+    match tokio::time::timeout(3 * NODE_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("127.0.0.1:{port} did not answer"),
+        )
+        .into()),
+    }
+}
+
+/// The value of `field` in an `INFO` reply (`role:master` → `Some("master")`).
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.strip_prefix(field)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(str::trim)
+    })
+}

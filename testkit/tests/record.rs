@@ -3,66 +3,17 @@
 //! after the Redis TTL answer from the record; geocodes are asked once. Each test uses its own
 //! database (created and dropped here) and its own Redis key prefix.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use routeq_shared::db;
 use routeq_shared::redis::record::{RecordEvent, f};
 use routeq_sim::{Provider, SimArgs};
-use routeq_testkit::{Fleet, REDIS, TestDb, trip};
+use routeq_testkit::{Fleet, REDIS, TcpProxy, TestDb, trip};
 use routeq_worker::WorkerConfig;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-
-/// A TCP proxy in front of PostgreSQL that the test can cut and restore.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    cut: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let addr = listener.local_addr().expect("addr");
-        let up = Arc::new(AtomicBool::new(true));
-        let (cut, _) = tokio::sync::watch::channel(0u64);
-        let (up2, cut2) = (up.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
-                    drop(client); // refused: closed at once
-                    continue;
-                }
-                let mut cut_rx = cut2.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {},
-                        _ = cut_rx.changed() => {}, // cut: both sides dropped
-                    }
-                });
-            }
-        });
-        Proxy { addr, up, cut }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.cut.send_modify(|n| *n += 1);
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
 
 /// The record-specific steps on top of the shared fleet harness.
 trait Recording {
@@ -321,17 +272,17 @@ async fn records_delivered_twice_or_out_of_order_are_one_row() {
 async fn postgres_cut_off_delays_records_but_loses_none() {
     let db = TestDb::create().await;
     db::migrate(&db.pool().await).await.expect("migrate");
-    let proxy = Proxy::start("127.0.0.1:5432".parse().expect("pg addr")).await;
+    let proxy = TcpProxy::start("127.0.0.1:5432".parse().expect("pg addr")).await;
     let fleet = recording_fleet(None).await;
     let _w = fleet
-        .worker(Some(&db.url_via(proxy.addr)), |c| c.migrate = false)
+        .worker(Some(&db.url_via(proxy.addr())), |c| c.migrate = false)
         .await;
     // Warm up: one job recorded through the proxy.
     let first = fleet.submit(&trip(0)).await;
     fleet.done(&first).await;
     fleet.drained(Duration::from_secs(10)).await;
 
-    proxy.cut();
+    proxy.cut().await;
     let mut ids = vec![first];
     for i in 1..31 {
         ids.push(fleet.submit(&trip(i)).await);
