@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 use routeq_gateway::GatewayConfig;
 use routeq_sim::{SimArgs, SimHandle};
@@ -20,13 +19,17 @@ use crate::redis::Prefix;
 
 pub struct Fleet {
     pub prefix: String,
+    /// The fleet's Redis (the shared one unless started with [`Fleet::start_on`]).
+    pub redis_url: String,
+    /// Its key space (with its partitions).
+    pub keys: routeq_shared::redis::Keys,
     pub gateway: TestGateway,
     pub sim: SimHandle,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
     /// Every id published on the "done" channel, with how many times.
     done: Arc<Mutex<HashMap<String, u32>>>,
-    _keys: Prefix,
+    _keys: Option<Prefix>,
 }
 
 impl Fleet {
@@ -37,48 +40,86 @@ impl Fleet {
     /// Like [`Fleet::start`], with the gateway's configuration adjusted first.
     pub async fn start_with(sim_args: SimArgs, tweak: impl FnOnce(&mut GatewayConfig)) -> Fleet {
         let keys = Prefix::new("fleet");
-        let prefix = keys.prefix.clone();
+        let mut fleet = Fleet::start_on(REDIS, &keys.prefix.clone(), 1, sim_args, tweak).await;
+        fleet._keys = Some(keys);
+        fleet
+    }
+
+    /// A fleet on `redis_url` (any topology) under `prefix` with `partitions`; the caller owns
+    /// the keys (a private Redis, Sentinel group or cluster is simply stopped).
+    pub async fn start_on(
+        redis_url: &str,
+        prefix: &str,
+        partitions: u16,
+        sim_args: SimArgs,
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Fleet {
         let sim = crate::sim::start(sim_args).await;
         let shutdown = CancellationToken::new();
-
-        // Count completions from the start, on our own subscription.
+        let args = args(redis_url, prefix, partitions);
+        let keys = args.keys().expect("keys");
+        // Count completions from the start, on subscriptions of our own (sharded on a cluster).
         let done = Arc::new(Mutex::new(HashMap::new()));
-        let client = redis::Client::open(REDIS).expect("client");
-        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
-        pubsub
-            .subscribe(format!("{prefix}:done"))
-            .await
-            .expect("subscribe");
-        let counts = done.clone();
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            let mut messages = pubsub.into_on_message();
-            loop {
-                tokio::select! {
-                    () = token.cancelled() => break,
-                    m = messages.next() => match m {
-                        Some(m) => {
-                            // One message names every job one script ended.
-                            let ids: String = m.get_payload().unwrap_or_default();
-                            let mut counts = counts.lock().expect("lock");
-                            for id in ids.split(' ').filter(|id| !id.is_empty()) {
-                                *counts.entry(id.to_string()).or_insert(0) += 1;
+        let conn = args
+            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)
+            .expect("conn");
+        let settings = args.settings(routeq_shared::redis::connect::Timeouts::WORKER);
+        let units: Vec<Vec<String>> = if conn.is_cluster() {
+            keys.all().iter().map(|k| vec![k.done_channel()]).collect()
+        } else {
+            vec![keys.all().iter().map(|k| k.done_channel()).collect()]
+        };
+        for channels in units {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<redis::PushInfo>();
+            let mut sub = routeq_shared::redis::connect::Dedicated::for_pushes(
+                &conn,
+                &channels[0],
+                &settings,
+                tx,
+            );
+            let c = sub.get().await.expect("subscription connection");
+            let cmd = if conn.is_cluster() { "SSUBSCRIBE" } else { "SUBSCRIBE" };
+            for ch in &channels {
+                redis::cmd(cmd).arg(ch).exec_async(&mut *c).await.expect("subscribe");
+            }
+            let counts = done.clone();
+            let token = shutdown.clone();
+            tokio::spawn(async move {
+                let _keep = sub;
+                loop {
+                    tokio::select! {
+                        () = token.cancelled() => break,
+                        p = rx.recv() => match p {
+                            Some(p) if matches!(p.kind, redis::PushKind::Message | redis::PushKind::SMessage) => {
+                                // One message names every job one script ended.
+                                let ids: String = p.data.get(1).and_then(|v| redis::from_redis_value_ref(v).ok()).unwrap_or_default();
+                                let mut counts = counts.lock().expect("lock");
+                                for id in ids.split(' ').filter(|id| !id.is_empty()) {
+                                    *counts.entry(id.to_string()).or_insert(0) += 1;
+                                }
                             }
+                            Some(_) => {}
+                            None => break,
                         }
-                        None => break,
                     }
                 }
-            }
-        });
-        let gateway = TestGateway::start_on(REDIS, &prefix, tweak).await;
+            });
+        }
+        let gateway = TestGateway::start_on(redis_url, prefix, |cfg| {
+            cfg.redis.partitions = partitions;
+            tweak(cfg);
+        })
+        .await;
         Fleet {
-            prefix,
+            prefix: prefix.to_string(),
+            redis_url: redis_url.to_string(),
+            keys,
             gateway,
             sim,
             http: reqwest::Client::new(),
             shutdown,
             done,
-            _keys: keys,
+            _keys: None,
         }
     }
 
@@ -91,7 +132,9 @@ impl Fleet {
     }
 
     pub fn worker_config(&self) -> WorkerConfig {
-        crate::worker::config(REDIS, &self.prefix, &self.sim.base_url())
+        let mut cfg = crate::worker::config(&self.redis_url, &self.prefix, &self.sim.base_url());
+        cfg.redis.partitions = self.keys.partitions();
+        cfg
     }
 
     /// Starts a worker in this process; it stops with the fleet or when the token is cancelled.
@@ -106,9 +149,10 @@ impl Fleet {
 
     /// Starts a worker as its own process named `name`, with extra flags.
     pub fn worker_process(&self, name: &str, extra: &[&str]) -> Proc {
-        let mut args = vec!["--consumer", name];
+        let partitions = self.keys.partitions().to_string();
+        let mut args = vec!["--consumer", name, "--partitions", &partitions];
         args.extend_from_slice(extra);
-        crate::worker::process(REDIS, &self.prefix, &self.sim.base_url(), &args, None)
+        crate::worker::process(&self.redis_url, &self.prefix, &self.sim.base_url(), &args, None)
     }
 
     pub async fn submit(&self, body: &Value) -> String {
@@ -137,24 +181,31 @@ impl Fleet {
         self.done.lock().expect("lock").clone()
     }
 
+    /// Entries pending in the workers' group, over every partition.
     pub async fn pending_entries(&self) -> u64 {
         let mut conn = self.redis().await;
-        let reply: redis::streams::StreamPendingReply =
-            redis::AsyncCommands::xpending(&mut conn, format!("{}:jobs", self.prefix), "workers")
-                .await
-                .expect("xpending");
-        reply.count() as u64
+        let mut total = 0;
+        for k in self.keys.all() {
+            let reply: redis::streams::StreamPendingReply =
+                redis::AsyncCommands::xpending(&mut conn, k.jobs_stream(), "workers")
+                    .await
+                    .expect("xpending");
+            total += reply.count() as u64;
+        }
+        total
     }
 
-    /// A plain connection to the test Redis.
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        crate::redis::connect(REDIS).await
+    /// A command connection to the fleet's Redis (any topology).
+    pub async fn redis(&self) -> routeq_shared::redis::Conn {
+        args(&self.redis_url, &self.prefix, self.keys.partitions())
+            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)
+            .expect("conn")
     }
 
     /// One field of a job's hash in Redis.
     pub async fn job_field(&self, id: &str, field: &str) -> Option<String> {
         let mut conn = self.redis().await;
-        redis::AsyncCommands::hget(&mut conn, format!("{}:job:{id}", self.prefix), field)
+        redis::AsyncCommands::hget(&mut conn, self.keys.for_job(id).job(id), field)
             .await
             .expect("hget")
     }
@@ -163,8 +214,9 @@ impl Fleet {
     pub fn cli(&self, args: &[&str]) -> (bool, String) {
         let out = std::process::Command::new(bin("routeq-worker"))
             .args(args)
-            .env("ROUTEQ_REDIS_URL", REDIS)
+            .env("ROUTEQ_REDIS_URL", &self.redis_url)
             .env("ROUTEQ_KEY_PREFIX", &self.prefix)
+            .env("ROUTEQ_PARTITIONS", self.keys.partitions().to_string())
             .env("ROUTEQ_LOG", "warn")
             .output()
             .expect("run the CLI");
@@ -177,6 +229,13 @@ impl Fleet {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     }
+}
+
+/// Redis settings for a fleet on `url` under `prefix` with `partitions`.
+fn args(url: &str, prefix: &str, partitions: u16) -> routeq_shared::redis::RedisArgs {
+    let mut args = routeq_shared::redis::RedisArgs::new(url, prefix).expect("redis args");
+    args.partitions = partitions;
+    args
 }
 
 impl Drop for Fleet {
