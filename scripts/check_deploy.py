@@ -28,7 +28,6 @@ It needs PyYAML, promtool (Debian package `prometheus`) and the debug binaries (
 with `cargo build --bins` unless --no-build); scripts/setup.sh installs the tools.
 """
 
-
 from __future__ import annotations
 
 import shutil
@@ -37,11 +36,15 @@ import sys
 from pathlib import Path
 
 from deploy_checks import core
+from deploy_checks.alerting import check_alertmanager, check_delivery, check_redis_exporter
 from deploy_checks.compose import Fleet, check_nginx, check_secrets, merge
 from deploy_checks.core import COMPOSE_DIR, ROOT, fail, load_yaml
 from deploy_checks.images import Dockerfile, check_dockerfiles
 from deploy_checks.keda import check_keda
 from deploy_checks.monitoring import check_alert_tests, check_grafana, check_prometheus
+
+# Optional compose layers (compose/compose.<layer>.yaml) and the environments each is checked on.
+OVERLAYS = {"sentinel": ("dev",), "otel": ("dev", "prod")}
 
 # --------------------------------------------------------------------------------------------
 # Tools
@@ -53,7 +56,7 @@ def ensure_tools() -> None:
         import yaml  # noqa: F401
     except ImportError:
         missing.append("PyYAML")
-    for tool in ("promtool",):
+    for tool in ("promtool", "amtool"):
         if shutil.which(tool) is None:
             missing.append(tool)
     if missing:
@@ -81,24 +84,35 @@ def main() -> int:
         dockerfiles[df.resolve()] = Dockerfile(df)
     check_dockerfiles(dockerfiles)
     fleets = []
+    # Each environment override, then the optional layers on top of it (OVERLAYS).
     for label in ("dev", "prod"):
         over = load_yaml(COMPOSE_DIR / f"compose.{label}.yaml")
         if over is None:
             continue
-        fleet = Fleet(label, merge(base, over), dockerfiles)
+        config = merge(base, over)
+        fleets.append(Fleet(label, config, dockerfiles))
+        for layer, envs in OVERLAYS.items():
+            if label in envs:
+                path = COMPOSE_DIR / f"compose.{layer}.yaml"
+                extra = load_yaml(path) if path.exists() else None
+                if extra is not None:
+                    fleets.append(Fleet(f"{label}+{layer}", merge(config, extra), dockerfiles))
+    for fleet in fleets:
         check_nginx(fleet)
         fleet.check()
         check_secrets(fleet)
-        fleets.append(fleet)
+        if "sim" in fleet.services and fleet.label.startswith("prod"):
+            fail(f"compose[{fleet.label}]", "the simulator runs in production")
     dev = next((f for f in fleets if f.label == "dev"), None)
-    for f in fleets:
-        if "sim" in f.services and f.label == "prod":
-            fail("compose[prod]", "the simulator runs in production")
     check_prometheus(dev)
     check_alert_tests()
+    check_alertmanager(fleets)
     if dev:
         check_grafana(dev)
         check_keda(dev)
+        check_redis_exporter(dev)
+    if "--no-live" not in sys.argv:
+        check_delivery()
     return report()
 
 
@@ -108,7 +122,7 @@ def report() -> int:
         for e in core.errors:
             print(f"  - {e}", file=sys.stderr)
         return 1
-    print("check_deploy: compose, nginx, prometheus, grafana and KEDA files agree with the binaries")
+    print("check_deploy: compose, nginx, prometheus, alertmanager, grafana and Kubernetes files agree with the binaries")
     return 0
 
 

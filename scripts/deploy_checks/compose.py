@@ -39,6 +39,21 @@ def port_of(addr: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def urls_in(text: str) -> list[tuple[str, str | None, int | None]]:
+    """(url, host, port) for each host of each URL in text; a URL may name several hosts."""
+    out = []
+    for m in re.finditer(r"\b[a-z][a-z0-9+.-]*://([^\s/?#]*)[^\s]*", text):
+        netloc = m.group(1).rpartition("@")[2]
+        for hostport in netloc.split(","):
+            parts = urlsplit(f"//{hostport}")
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            out.append((m.group(0), parts.hostname, port))
+    return out
+
+
 def check_dollars(where: str, node) -> None:
     if isinstance(node, dict):
         for k, v in node.items():
@@ -109,6 +124,19 @@ class Fleet:
                     ports.add(port_of(value))
             return ports
         image = str(self.services[name].get("image", ""))
+        # A port set on the command line (`--port 26379`, `--web.listen-address=:9093`) wins
+        # over the image's documented default.
+        words = " ".join(str(a) for a in self.command(name)).split()
+        set_ports = set()
+        for i, w in enumerate(words):
+            flag, _, inline = w.partition("=")
+            if flag.lstrip("-") in ("port", "web.listen-address"):
+                value = inline or (words[i + 1] if i + 1 < len(words) else "")
+                p = port_of(value) if ":" in value else (int(value) if value.isdigit() else None)
+                if p:
+                    set_ports.add(p)
+        if set_ports:
+            return set_ports
         if "nginx" in image:
             return {self.nginx_port} if self.nginx_port else set()
         for prefix, ports in IMAGE_PORTS.items():
@@ -172,17 +200,18 @@ class Fleet:
         elif any(str(x).startswith("--") for x in cmd) and "image" in svc and "routeq" in str(svc["image"]):
             fail(where, "a routeq image whose binary is unknown")
 
-        # URLs that name a compose service use a port that service listens on.
-        for var, value in env_of(svc).items():
-            for url in re.findall(r"[a-z]+://[^\s,]+", value):
-                parts = urlsplit(url)
-                if parts.hostname in self.services:
-                    port = parts.port
-                    listening = self.listen_ports(parts.hostname)
+        # URLs that name a compose service (in its environment or its command) use a port that
+        # service listens on; a URL may list several hosts (redis+sentinel://a:1,b:2/name).
+        places = [(f"environment.{var}", value) for var, value in env_of(svc).items()]
+        places += [("command", str(arg)) for arg in cmd]
+        for place, value in places:
+            for url, host, port in urls_in(value):
+                if host in self.services:
+                    listening = self.listen_ports(host)
                     if port is None or (listening and port not in listening):
-                        fail(f"{where}.environment.{var}", f"{url} but {parts.hostname} listens on {sorted(listening)}")
-                    if parts.hostname == name:
-                        fail(f"{where}.environment.{var}", "points at itself")
+                        fail(f"{where}.{place}", f"{url} but {host} listens on {sorted(listening)}")
+                    if host == name:
+                        fail(f"{where}.{place}", "points at itself")
 
         self.check_healthcheck(name, binary)
         self.check_ports(name)

@@ -26,8 +26,15 @@ ADMIN_LISTEN_ENV = {
 }
 LISTEN_ENV = {"ROUTEQ_LISTEN", "ROUTEQ_ADMIN_LISTEN", "ROUTEQ_METRICS_LISTEN", "ROUTEQ_SIM_LISTEN"}
 # Ports of third-party images (their documented defaults; nginx's comes from routeq.conf).
-IMAGE_PORTS = {"redis": {6379}, "postgres": {5432}, "prom/prometheus": {9090}, "grafana/grafana": {3000}}
+IMAGE_PORTS = {
+    "redis": {6379}, "postgres": {5432}, "prom/prometheus": {9090}, "grafana/grafana": {3000},
+    "prom/alertmanager": {9093}, "oliver006/redis_exporter": {9121},
+    # OTLP over gRPC and HTTP; Jaeger also serves its UI on 16686.
+    "otel/opentelemetry-collector": {4317, 4318}, "jaegertracing/all-in-one": {4317, 4318, 16686},
+}
 SCRAPE_JOBS = {"routeq-gateway": "gateway", "routeq-worker": "worker", "routeq-sim": "sim"}
+# Scrape jobs of third-party services, and the compose service each scrapes.
+STATIC_JOBS = {"redis": "redis-exporter", "alertmanager": "alertmanager"}
 SCALABLE = {"gateway", "worker"}
 LIST_MERGE_KEYS = {"ports", "expose", "volumes", "secrets", "configs", "dns", "extra_hosts"}
 

@@ -10,70 +10,118 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .compose import Fleet, env_of
-from .core import COMPOSE_DIR, ROOT, SCRAPE_JOBS, fail, load_yaml, rel, run
+from .core import COMPOSE_DIR, ROOT, SCRAPE_JOBS, STATIC_JOBS, fail, load_yaml, rel, run
+
+PROM_DIR = ROOT / "prometheus"
+
+def rule_files() -> list[Path]:
+    """The rule files prometheus.yml loads (alerts.yml: routeq's own; alerts_infra.yml: its dependencies')."""
+    cfg = load_yaml(PROM_DIR / "prometheus.yml") or {}
+    return [PROM_DIR / f for f in cfg.get("rule_files") or []]
+
 
 def check_prometheus(fleet: Fleet | None) -> dict | None:
-    cfg_path = ROOT / "prometheus" / "prometheus.yml"
+    cfg_path = PROM_DIR / "prometheus.yml"
     cfg = load_yaml(cfg_path)
     run(["promtool", "check", "config", str(cfg_path)], "promtool check config")
-    run(["promtool", "check", "rules", str(ROOT / "prometheus" / "alerts.yml")], "promtool check rules")
-    run(["promtool", "test", "rules", str(ROOT / "prometheus" / "alerts_test.yml")], "promtool test rules", cwd=ROOT / "prometheus")
+    files = rule_files()
+    run(["promtool", "check", "rules", *map(str, files)], "promtool check rules")
+    run(["promtool", "test", "rules", str(PROM_DIR / "alerts_test.yml")], "promtool test rules", cwd=PROM_DIR)
     if not cfg:
         return None
+    tests = load_yaml(PROM_DIR / "alerts_test.yml") or {}
+    for f in files:
+        if not f.exists():
+            fail(rel(cfg_path), f"rule file {f.name} does not exist")
+        if f.name not in (tests.get("rule_files") or []):
+            fail("prometheus/alerts_test.yml", f"rule_files does not load {f.name}: its alerts are untested")
     jobs = {j["job_name"]: j for j in cfg.get("scrape_configs") or []}
-    for job, service in SCRAPE_JOBS.items():
+    for job in [*SCRAPE_JOBS, *STATIC_JOBS]:
         if job not in jobs:
             fail(rel(cfg_path), f"no scrape job {job}")
-            continue
-        if fleet is None:
-            continue
+    if fleet is None:
+        return cfg
+    for job, spec in jobs.items():
         targets = []
-        for sd in jobs[job].get("dns_sd_configs") or []:
+        for sd in spec.get("dns_sd_configs") or []:
             targets += [(n, sd.get("port")) for n in sd.get("names") or []]
-        for sc in jobs[job].get("static_configs") or []:
+        for sc in spec.get("static_configs") or []:
             targets += [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1])) for t in sc.get("targets") or []]
         for host, port in targets:
-            if host != service:
-                fail(rel(cfg_path), f"job {job} scrapes {host}, expected the {service} service")
-            elif host in fleet.services and port != fleet.admin_port(host):
+            expected = SCRAPE_JOBS.get(job) or STATIC_JOBS.get(job)
+            if expected and host != expected:
+                fail(rel(cfg_path), f"job {job} scrapes {host}, expected the {expected} service")
+            elif host == "localhost":
+                continue
+            elif host not in fleet.services:
+                fail(rel(cfg_path), f"job {job} scrapes {host}, which is no compose service")
+            elif job in SCRAPE_JOBS and port != fleet.admin_port(host):
                 fail(rel(cfg_path), f"job {job} scrapes {host}:{port}, but it serves /metrics on {fleet.admin_port(host)}")
-    for f in cfg.get("rule_files") or []:
-        if not (cfg_path.parent / f).exists():
-            fail(rel(cfg_path), f"rule file {f} does not exist")
+            elif job not in SCRAPE_JOBS and port not in fleet.listen_ports(host):
+                fail(rel(cfg_path), f"job {job} scrapes {host}:{port}, but {host} listens on {sorted(fleet.listen_ports(host))}")
+    # Alerts go to the compose alertmanager service, on the port it listens on.
+    managers = [t for am in (cfg.get("alerting") or {}).get("alertmanagers") or []
+                for sc in am.get("static_configs") or [] for t in sc.get("targets") or []]
+    if not managers:
+        fail(rel(cfg_path), "no alerting.alertmanagers: alerts would reach no one")
+    for t in managers:
+        host, _, port = t.rpartition(":")
+        if host not in fleet.services or int(port) not in fleet.listen_ports(host):
+            fail(rel(cfg_path), f"alertmanager target {t} is not a compose service's port")
     return cfg
 
 
-def check_alert_tests() -> None:
-    rules = load_yaml(ROOT / "prometheus" / "alerts.yml") or {}
-    tests = load_yaml(ROOT / "prometheus" / "alerts_test.yml") or {}
-    firing: dict[str, int] = {}
-    quiet: dict[str, int] = {}
-    for t in tests.get("tests") or []:
-        for a in t.get("alert_rule_test") or []:
-            bucket = firing if a.get("exp_alerts") else quiet
-            bucket[a["alertname"]] = bucket.get(a["alertname"], 0) + 1
-    ops = (ROOT / "docs" / "operations.md")
+def alert_rules() -> list[tuple[str, dict]]:
+    """(file name, rule) for every alerting rule of every rule file."""
+    out = []
+    for f in rule_files():
+        for g in (load_yaml(f) or {}).get("groups") or []:
+            out += [(f.name, r) for r in g.get("rules") or [] if r.get("alert")]
+    return out
+
+
+def runbook_anchors() -> set[str]:
+    """GitHub-style anchors of docs/operations.md's headings."""
+    ops = ROOT / "docs" / "operations.md"
     anchors = set()
     if ops.exists():
         for line in ops.read_text(encoding="utf-8").splitlines():
             m = re.match(r"^#+\s+(.*)$", line)
             if m:
                 anchors.add(re.sub(r"[^a-z0-9 _-]", "", m.group(1).strip().lower()).replace(" ", "-"))
-    for g in rules.get("groups") or []:
-        for r in g.get("rules") or []:
-            name = r.get("alert")
-            if not name:
-                continue
-            if not firing.get(name):
-                fail("prometheus/alerts_test.yml", f"no test where {name} fires")
-            if not quiet.get(name):
-                fail("prometheus/alerts_test.yml", f"no test where {name} stays quiet")
-            runbook = (r.get("annotations") or {}).get("runbook", "")
-            m = re.match(r"^docs/operations\.md#(.+)$", runbook)
-            if not m:
-                fail("prometheus/alerts.yml", f"{name}: runbook must be docs/operations.md#<anchor> (got {runbook!r})")
-            elif m.group(1) not in anchors:
-                fail("prometheus/alerts.yml", f"{name}: docs/operations.md has no heading for #{m.group(1)}")
+    return anchors
+
+
+def check_alert_tests() -> None:
+    """Every alert: a unit test where it fires and one where it stays quiet, a severity the
+    Alertmanager routes, a summary, a description, and a runbook_url that resolves."""
+    tests = load_yaml(PROM_DIR / "alerts_test.yml") or {}
+    firing: dict[str, int] = {}
+    quiet: dict[str, int] = {}
+    for t in tests.get("tests") or []:
+        for a in t.get("alert_rule_test") or []:
+            bucket = firing if a.get("exp_alerts") else quiet
+            bucket[a["alertname"]] = bucket.get(a["alertname"], 0) + 1
+    anchors = runbook_anchors()
+    for file, r in alert_rules():
+        name = r["alert"]
+        where = f"prometheus/{file}"
+        if not firing.get(name):
+            fail("prometheus/alerts_test.yml", f"no test where {name} fires")
+        if not quiet.get(name):
+            fail("prometheus/alerts_test.yml", f"no test where {name} stays quiet")
+        annotations = r.get("annotations") or {}
+        for key in ("summary", "description"):
+            if not annotations.get(key):
+                fail(where, f"{name}: no {key} annotation (the notification text shows it)")
+        runbook = annotations.get("runbook_url", "")
+        m = re.match(r"^docs/operations\.md#(.+)$", runbook)
+        if not m:
+            fail(where, f"{name}: runbook_url must be docs/operations.md#<anchor> (got {runbook!r})")
+        elif m.group(1) not in anchors:
+            fail(where, f"{name}: docs/operations.md has no heading for #{m.group(1)}")
+        elif m.group(1) != name.lower():
+            fail(where, f"{name}: runbook_url should be #{name.lower()}, the alert's own section")
 
 
 def check_grafana(fleet: Fleet) -> None:
