@@ -41,6 +41,7 @@ from deploy_checks.compose import Fleet, check_nginx, check_secrets, merge
 from deploy_checks.core import COMPOSE_DIR, ROOT, fail, load_yaml
 from deploy_checks.images import Dockerfile, check_dockerfiles
 from deploy_checks.keda import check_keda
+from deploy_checks.overlays import check_otel, check_sentinel
 from deploy_checks.monitoring import check_alert_tests, check_grafana, check_prometheus
 
 # Optional compose layers (compose/compose.<layer>.yaml) and the environments each is checked on.
@@ -93,11 +94,14 @@ def main() -> int:
         fleets.append(Fleet(label, config, dockerfiles))
         for layer, envs in OVERLAYS.items():
             if label in envs:
-                path = COMPOSE_DIR / f"compose.{layer}.yaml"
-                extra = load_yaml(path) if path.exists() else None
+                extra = load_yaml(COMPOSE_DIR / f"compose.{layer}.yaml")
                 if extra is not None:
                     fleets.append(Fleet(f"{label}+{layer}", merge(config, extra), dockerfiles))
     for fleet in fleets:
+        if fleet.label.endswith("+sentinel"):
+            check_sentinel(fleet)
+        if fleet.label.endswith("+otel"):
+            check_otel(fleet)
         check_nginx(fleet)
         fleet.check()
         check_secrets(fleet)

@@ -8,7 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .core import (ADMIN_LISTEN_ENV, COMPOSE_DIR, FOREIGN_ENV, IMAGE_PORTS, LISTEN_ENV, LIST_MERGE_KEYS,
-                   ROUTEQ_BINARIES, SCALABLE, Help, check_args, check_value, fail, help_of, rel)
+                   ROUTEQ_BINARIES, SCALABLE, Help, announced_and_present, check_args, check_value, fail,
+                   help_of, rel, unknown_env)
 from .images import Dockerfile
 
 # --------------------------------------------------------------------------------------------
@@ -178,13 +179,15 @@ class Fleet:
         if binary:
             helps = check_args(f"{where}.command", binary, cmd[1:])
             env_helps = helps + [h for h in [help_of(binary)] if h and h not in helps]
+            for h in env_helps[:1]:
+                announced_and_present(binary, h)
             # Compose's variables are checked against the service's binary, the image's ENV
             # against the binary its CMD runs (check_dockerfiles).
             for var, value in env_of(svc).items():
                 if var.startswith("ROUTEQ_"):
                     match = [h for h in env_helps if var in h.env]
                     if not match:
-                        fail(f"{where}.environment", f"`{binary}` reads no {var} (see `{binary} --help`)")
+                        unknown_env(f"{where}.environment", binary, var)
                         continue
                     check_value(f"{where}.environment", var, value, match[0].env[var])
                 elif var in FOREIGN_ENV:

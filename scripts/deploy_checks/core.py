@@ -18,6 +18,15 @@ FOREIGN_ENV = {
     # routeq-sim's log filter (tracing's EnvFilter); the others use ROUTEQ_LOG.
     "RUST_LOG": {"routeq-sim"},
 }
+# Settings announced before the binaries have them: the variable, the binaries that will read it,
+# and the issue that adds it. docs/operations.md must say so (the name appears in it). While a
+# binary's --help lacks one, a deployment file may set it already (clap ignores unknown
+# variables, so the process runs as without it) and the check prints a notice instead of
+# failing; once the binary has it, the normal checks (name, values) apply and the notice asks for
+# the entry to be removed here.
+ANNOUNCED_ENV = {
+    "ROUTEQ_OTLP_ENDPOINT": ({"routeq-gateway", "routeq-worker"}, "issue 17: --otlp-endpoint"),
+}
 # Where each routeq binary serves /healthz and /metrics: the first variable that is set wins.
 ADMIN_LISTEN_ENV = {
     "routeq-gateway": ["ROUTEQ_ADMIN_LISTEN", "ROUTEQ_LISTEN"],
@@ -184,3 +193,31 @@ def check_args(where: str, binary: str, args: list[str]) -> list[Help]:
     return helps
 
 
+
+
+_noticed: set[str] = set()
+
+
+def unknown_env(where: str, binary: str, var: str) -> None:
+    """A ROUTEQ_* variable the binary's --help does not list: an error, unless it is announced."""
+    binaries, issue = ANNOUNCED_ENV.get(var, (set(), ""))
+    ops = ROOT / "docs" / "operations.md"
+    documented = ops.exists() and var in ops.read_text(encoding="utf-8")
+    if binary in binaries and documented:
+        key = f"{binary}:{var}"
+        if key not in _noticed:
+            _noticed.add(key)
+            print(f"[check_deploy] notice: {binary} does not read {var} yet ({issue}); announced in docs/operations.md", flush=True)
+        return
+    if binary in binaries:
+        fail(where, f"{var} is announced for {binary} ({issue}) but docs/operations.md does not mention it")
+        return
+    fail(where, f"`{binary}` reads no {var} (see `{binary} --help`)")
+
+
+def announced_and_present(binary: str, h: "Help") -> None:
+    for var, (binaries, issue) in ANNOUNCED_ENV.items():
+        key = f"{binary}:{var}:present"
+        if binary in binaries and var in h.env and key not in _noticed:
+            _noticed.add(key)
+            print(f"[check_deploy] notice: {binary} reads {var} now: drop it from ANNOUNCED_ENV in scripts/deploy_checks/core.py", flush=True)
