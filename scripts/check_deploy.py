@@ -40,7 +40,8 @@ from deploy_checks.alerting import check_alertmanager, check_delivery, check_red
 from deploy_checks.compose import Fleet, check_nginx, check_secrets, merge
 from deploy_checks.core import COMPOSE_DIR, ROOT, fail, load_yaml
 from deploy_checks.images import Dockerfile, check_dockerfiles
-from deploy_checks.keda import check_keda
+from deploy_checks.k8s import check_objects, check_schemas, load_manifests
+from deploy_checks.keda import check_k8s_prometheus, check_keda
 from deploy_checks.overlays import check_otel, check_sentinel
 from deploy_checks.monitoring import check_alert_tests, check_grafana, check_prometheus
 
@@ -53,10 +54,11 @@ OVERLAYS = {"sentinel": ("dev",), "otel": ("dev", "prod")}
 
 def ensure_tools() -> None:
     missing = []
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        missing.append("PyYAML")
+    for module, package in (("yaml", "PyYAML"), ("kubernetes_validate", "kubernetes-validate"), ("jsonschema", "jsonschema")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
     for tool in ("promtool", "amtool"):
         if shutil.which(tool) is None:
             missing.append(tool)
@@ -113,8 +115,12 @@ def main() -> int:
     check_alertmanager(fleets)
     if dev:
         check_grafana(dev)
-        check_keda(dev)
         check_redis_exporter(dev)
+    manifests = load_manifests()
+    check_schemas(manifests)
+    check_objects(manifests)
+    check_keda(manifests)
+    check_k8s_prometheus(manifests)
     if "--no-live" not in sys.argv:
         check_delivery()
     return report()

@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .core import (ADMIN_LISTEN_ENV, COMPOSE_DIR, FOREIGN_ENV, IMAGE_PORTS, LISTEN_ENV, LIST_MERGE_KEYS,
-                   ROUTEQ_BINARIES, SCALABLE, Help, announced_and_present, check_args, check_value, fail,
-                   help_of, rel, unknown_env)
+from .core import (ADMIN_LISTEN_ENV, COMPOSE_DIR, IMAGE_PORTS, LISTEN_ENV, LIST_MERGE_KEYS, ROUTEQ_BINARIES,
+                   SCALABLE, Help, check_args, check_env, fail, help_of, rel)
 from .images import Dockerfile
 
 # --------------------------------------------------------------------------------------------
@@ -178,25 +177,9 @@ class Fleet:
         helps: list[Help] = []
         if binary:
             helps = check_args(f"{where}.command", binary, cmd[1:])
-            env_helps = helps + [h for h in [help_of(binary)] if h and h not in helps]
-            for h in env_helps[:1]:
-                announced_and_present(binary, h)
             # Compose's variables are checked against the service's binary, the image's ENV
             # against the binary its CMD runs (check_dockerfiles).
-            for var, value in env_of(svc).items():
-                if var.startswith("ROUTEQ_"):
-                    match = [h for h in env_helps if var in h.env]
-                    if not match:
-                        unknown_env(f"{where}.environment", binary, var)
-                        continue
-                    check_value(f"{where}.environment", var, value, match[0].env[var])
-                elif var in FOREIGN_ENV:
-                    if binary not in FOREIGN_ENV[var]:
-                        fail(f"{where}.environment", f"{var} is not read by {binary}")
-                if var in LISTEN_ENV and value:
-                    host = value.rsplit(":", 1)[0]
-                    if host not in ("0.0.0.0", "[::]", "::"):
-                        fail(f"{where}.environment", f"{var}={value} is unreachable from other containers (bind 0.0.0.0)")
+            check_env(f"{where}.environment", binary, helps, env_of(svc))
             target = self.dockerfile_target(name)
             if target and target["user"] in (None, "root", "0", "0:0"):
                 fail(where, "the image runs as root (USER missing in the Dockerfile target)")

@@ -215,6 +215,28 @@ def unknown_env(where: str, binary: str, var: str) -> None:
     fail(where, f"`{binary}` reads no {var} (see `{binary} --help`)")
 
 
+def check_env(where: str, binary: str, helps: list["Help"], env: dict[str, str]) -> None:
+    """A process's variables against the --help of the command they configure (`helps`, from
+    check_args) and the binary's top level: names, enum values, listen addresses."""
+    top = help_of(binary)
+    if top is not None:
+        announced_and_present(binary, top)
+        helps = helps + [top] if top not in helps else helps
+    for var, value in env.items():
+        if var.startswith("ROUTEQ_"):
+            match = [h for h in helps if var in h.env]
+            if not match:
+                unknown_env(where, binary, var)
+                continue
+            check_value(where, var, value, match[0].env[var])
+        elif var in FOREIGN_ENV and binary not in FOREIGN_ENV[var]:
+            fail(where, f"{var} is not read by {binary}")
+        if var in LISTEN_ENV and value:
+            host = value.rsplit(":", 1)[0]
+            if host not in ("0.0.0.0", "[::]", "::"):
+                fail(where, f"{var}={value} is unreachable from other containers (bind 0.0.0.0)")
+
+
 def announced_and_present(binary: str, h: "Help") -> None:
     for var, (binaries, issue) in ANNOUNCED_ENV.items():
         key = f"{binary}:{var}:present"
