@@ -1,31 +1,48 @@
 #!/usr/bin/env python3
-"""Checks that what SREs deploy agrees with the code, without Docker (CI has none).
+"""Checks that what SREs deploy agrees with the code, without Docker or a cluster (CI has neither).
 
-    python3 scripts/check_deploy.py [--no-build]
+    python3 scripts/check_deploy.py [--no-build] [--no-live]
 
-What it proves, each a separate check with its own error messages:
+What it proves, each a separate check with its own error messages (code in scripts/deploy_checks/):
 
-1. compose (compose/compose.yaml merged with compose.dev.yaml, and with compose.prod.yaml):
+1. compose (compose/compose.yaml merged with compose.dev.yaml and with compose.prod.yaml, and
+   the optional layers compose.sentinel.yaml on dev, compose.otel.yaml on dev and prod):
    every routeq service's command flags, subcommands, ROUTEQ_* variables (compose environment
-   and the Dockerfile's ENV) and enum/boolean values exist in the real binary's --help; listen
-   addresses bind every interface; URLs naming a compose service use the port it listens on;
-   health checks call the service's own binary (`healthcheck --url`) on the port it listens
-   on; published/exposed ports are ports the service listens on; scalable services (gateway,
-   worker) have no container_name and no host ports; depends_on conditions are satisfiable;
-   every referenced file (build context, Dockerfile and target, bind mounts, secrets) exists;
-   no unescaped `$` that compose would interpolate.
+   and the Dockerfile's ENV) and enum/boolean values exist in the real binary's --help (or are
+   announced, ANNOUNCED_ENV in core.py); listen addresses bind every interface; URLs naming a
+   compose service (in environments and commands, every host of a multi-host URL) use the port
+   it listens on; health checks call the service's own binary (`healthcheck --url`) on the port
+   it listens on; published/exposed ports are ports the service listens on; scalable services
+   (gateway, worker) have no container_name and no host ports; depends_on conditions are
+   satisfiable; every referenced file (build context, Dockerfile and target, bind mounts,
+   secrets) exists or is documented; no unescaped `$` that compose would interpolate.
+   The Sentinel layer: group, quorum, ports, announced names, min-replicas-* on every data node,
+   the fleet's redis+sentinel:// URL; the OTel layer: the Collector's pipelines, ports, exporters.
 2. nginx: the upstream names the gateway service and its API port; nginx listens where its
    health check and published port say.
-3. prometheus: `promtool check config`, `promtool check rules`, `promtool test rules`; scrape
-   jobs are routeq-gateway/routeq-worker/routeq-sim and target the services' metrics ports;
-   every alert has a unit test that fires and one that does not; every runbook link resolves.
-4. grafana: provisioning is valid YAML, the data source uid is the one the dashboard uses and
+3. prometheus: `promtool check config`, `promtool check rules` (alerts.yml, alerts_infra.yml),
+   `promtool test rules`; scrape jobs target the services' metrics ports; alerts go to the
+   alertmanager service; every alert has a unit test that fires and one that does not, a
+   summary, a description and a runbook_url that resolves to its own docs/operations.md section.
+4. alertmanager: `amtool check-config`; each severity the rules use reaches the intended
+   receivers (`amtool config routes test`); every receiver's secret is mounted; the Redis
+   exporter reads the fleet's streams; and (unless --no-live) one page sent to a real
+   Alertmanager running this config reaches both receivers of the dev sink (compose/alertmanager/sink.py).
+5. grafana: provisioning is valid YAML, the data source uid is the one the dashboard uses and
    points at the prometheus service; the dashboard is valid JSON and every panel query parses
    (each expr becomes a recording rule checked by `promtool check rules`).
-5. the KEDA example scales on the stream and consumer group the code uses.
+6. Kubernetes (deploy/k8s/): every object against the Kubernetes schemas (kubernetes-validate
+   --strict), the KEDA objects against deploy/k8s/schemas/ (jsonschema); every container against
+   its binary (command, flags, variables, ports, probes, secrets as mounted files, image,
+   resources, shutdown budget); Services and budgets select real pods; Secret keys documented;
+   KEDA scales the worker Deployment on the predicted wait and the lag of the stream and group
+   the code uses, with Redis auth from a TriggerAuthentication; prometheus/kubernetes.yml
+   scrapes the headless metrics Services.
 
-It needs PyYAML, promtool (Debian package `prometheus`) and the debug binaries (built here
-with `cargo build --bins` unless --no-build); scripts/setup.sh installs the tools.
+It needs PyYAML, promtool (Debian package `prometheus`), amtool and prometheus-alertmanager
+(`prometheus-alertmanager`), kubernetes-validate and jsonschema (PyPI) and the debug binaries
+(built with `cargo build --bins` unless --no-build, looked up under CARGO_TARGET_DIR when set);
+scripts/setup.sh installs the tools.
 """
 
 from __future__ import annotations

@@ -20,21 +20,26 @@ def rule_files() -> list[Path]:
     return [PROM_DIR / f for f in cfg.get("rule_files") or []]
 
 
+def test_files() -> list[Path]:
+    """The unit-test files of the rules: alerts_test.yml, alerts_infra_test.yml."""
+    return sorted(PROM_DIR.glob("*_test.yml"))
+
+
 def check_prometheus(fleet: Fleet | None) -> dict | None:
     cfg_path = PROM_DIR / "prometheus.yml"
     cfg = load_yaml(cfg_path)
     run(["promtool", "check", "config", str(cfg_path)], "promtool check config")
     files = rule_files()
     run(["promtool", "check", "rules", *map(str, files)], "promtool check rules")
-    run(["promtool", "test", "rules", str(PROM_DIR / "alerts_test.yml")], "promtool test rules", cwd=PROM_DIR)
+    run(["promtool", "test", "rules", *[t.name for t in test_files()]], "promtool test rules", cwd=PROM_DIR)
     if not cfg:
         return None
-    tests = load_yaml(PROM_DIR / "alerts_test.yml") or {}
+    tested = {r for t in test_files() for r in (load_yaml(t) or {}).get("rule_files") or []}
     for f in files:
         if not f.exists():
             fail(rel(cfg_path), f"rule file {f.name} does not exist")
-        if f.name not in (tests.get("rule_files") or []):
-            fail("prometheus/alerts_test.yml", f"rule_files does not load {f.name}: its alerts are untested")
+        if f.name not in tested:
+            fail("prometheus/*_test.yml", f"no test file loads {f.name}: its alerts are untested")
     jobs = {j["job_name"]: j for j in cfg.get("scrape_configs") or []}
     for job in [*SCRAPE_JOBS, *STATIC_JOBS]:
         if job not in jobs:
@@ -95,10 +100,9 @@ def runbook_anchors() -> set[str]:
 def check_alert_tests() -> None:
     """Every alert: a unit test where it fires and one where it stays quiet, a severity the
     Alertmanager routes, a summary, a description, and a runbook_url that resolves."""
-    tests = load_yaml(PROM_DIR / "alerts_test.yml") or {}
     firing: dict[str, int] = {}
     quiet: dict[str, int] = {}
-    for t in tests.get("tests") or []:
+    for t in [t for f in test_files() for t in (load_yaml(f) or {}).get("tests") or []]:
         for a in t.get("alert_rule_test") or []:
             bucket = firing if a.get("exp_alerts") else quiet
             bucket[a["alertname"]] = bucket.get(a["alertname"], 0) + 1
@@ -107,9 +111,9 @@ def check_alert_tests() -> None:
         name = r["alert"]
         where = f"prometheus/{file}"
         if not firing.get(name):
-            fail("prometheus/alerts_test.yml", f"no test where {name} fires")
+            fail("prometheus/*_test.yml", f"no test where {name} fires")
         if not quiet.get(name):
-            fail("prometheus/alerts_test.yml", f"no test where {name} stays quiet")
+            fail("prometheus/*_test.yml", f"no test where {name} stays quiet")
         annotations = r.get("annotations") or {}
         for key in ("summary", "description"):
             if not annotations.get(key):
