@@ -72,6 +72,25 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   python3 -m pip install --quiet pyyaml || apt_install python3-yaml
 fi
 
+# --- Alerting and Kubernetes checks (scripts/check_deploy.py) ----------------------------------
+# amtool (Debian package prometheus-alertmanager) checks compose/alertmanager/alertmanager.yml and
+# its routing tree; kubernetes-validate (PyPI: it bundles the Kubernetes JSON schemas, so nothing
+# is downloaded at check time) checks deploy/k8s/ offline, and jsonschema (>= 4.23, newer than
+# Debian's) checks the KEDA objects against deploy/k8s/schemas/. Both go into the Python that
+# runs check_deploy.py, as the user's packages when that Python is the system's.
+if ! command -v amtool >/dev/null 2>&1; then
+  apt_install prometheus-alertmanager
+fi
+pip_user() {
+  python3 -m pip install --quiet "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --user "$@" 2>/dev/null \
+    || python3 -m pip install --quiet --user --break-system-packages "$@"
+}
+if ! python3 -c 'import kubernetes_validate, jsonschema, sys; from importlib.metadata import version as v; sys.exit(0 if tuple(int(x) for x in v("jsonschema").split(".")[:2]) >= (4, 23) else 1)' >/dev/null 2>&1; then
+  log "installing kubernetes-validate and jsonschema (PyPI)"
+  pip_user "kubernetes-validate==1.37.0" "jsonschema>=4.23"
+fi
+
 # --- cargo-nextest (optional: the test script falls back to cargo test) ------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "cargo-nextest not found; tests will run with cargo test"
