@@ -5,8 +5,8 @@
 import http from 'k6/http';
 import { check } from 'k6';
 import { Counter } from 'k6/metrics';
-import { env, num, BASE_URL, CAPACITY, JSON_HEADERS, jobBody, runJob, loadThresholds, SUMMARY_TREND_STATS } from './lib.js';
-export { handleSummary } from './lib.js';
+import { env, num, BASE_URL, CAPACITY, params, jobBody, runJob, loadThresholds, SUMMARY_TREND_STATS } from './lib.js';
+export { handleSummary } from './summary.js';
 
 const RATE = num('RATE', Math.max(1, Math.round(CAPACITY * 0.5)));
 const RETRIES = num('RETRIES', 2);
@@ -32,11 +32,11 @@ export default function () {
   const key = `k6-${__VU}-${__ITER}-${Date.now()}`;
   const body = jobBody();
   const headers = { 'idempotency-key': key };
-  const first = http.post(`${BASE_URL}/v1/routes`, body, { headers: Object.assign({}, JSON_HEADERS, headers) });
+  const first = http.post(`${BASE_URL}/v1/routes`, body, params(headers));
   const id = first.json('id');
   // The retries (lost answers); then the client waits for the job the usual way, with the same key.
   for (let i = 0; i < RETRIES; i++) {
-    const again = http.post(`${BASE_URL}/v1/routes`, body, { headers: Object.assign({}, JSON_HEADERS, headers) });
+    const again = http.post(`${BASE_URL}/v1/routes`, body, params(headers));
     const same = again.json('id') === id;
     if (!same) mismatched.add(1);
     check(again, { 'retry names the same job': () => same });

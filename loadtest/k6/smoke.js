@@ -1,15 +1,17 @@
 // smoke: a few jobs through every endpoint and every error path a client can reach, each checked
-// for its status and `code`. One VU, one pass; any failed check fails the run.
-//   k6 run -e BASE_URL=http://127.0.0.1:8080 loadtest/k6/smoke.js
+// for its status and `code`; with AUTH=keys also the refusals of a missing or unknown API key.
+// Every request carries an X-Request-Id (and the API_KEY when set). One VU, one pass; any failed
+// check, failed job or an e2e p95 above E2E_P95_MS fails the run.
+//   k6 run -e BASE_URL=http://127.0.0.1:8080 [-e API_KEY=... -e AUTH=keys] [-e E2E_P95_MS=500] loadtest/k6/smoke.js
 import http from 'k6/http';
 import { check, sleep } from 'k6';
-import { BASE_URL, JSON_HEADERS, jobBody, runJob, SUMMARY_TREND_STATS } from './lib.js';
-export { handleSummary } from './lib.js';
+import { AUTH, BASE_URL, E2E_P95_MS, headers, jobBody, params, runJob, SUMMARY_TREND_STATS } from './lib.js';
+export { handleSummary } from './summary.js';
 
 export const options = {
   vus: 1,
   iterations: 1,
-  thresholds: { checks: ['rate==1'], job_failed: ['rate==0'], e2e_ms: ['p(99)<5000'] },
+  thresholds: { checks: ['rate==1'], job_failed: ['rate==0'], e2e_ms: [`p(95)<${E2E_P95_MS}`] },
   summaryTrendStats: SUMMARY_TREND_STATS,
 };
 
@@ -19,27 +21,30 @@ const is = (res, status, code) => {
   return ok;
 };
 const problemJson = (r) => String(r.headers['Content-Type'] || '').startsWith('application/problem+json');
-const post = (body, headers) => http.post(`${BASE_URL}/v1/routes`, body, { headers: Object.assign({}, JSON_HEADERS, headers || {}) });
+const post = (body, extra) => http.post(`${BASE_URL}/v1/routes`, body, params(extra));
+const get = (url, extra) => http.get(url, { headers: headers(extra) });
+const del = (url) => http.del(url, null, { headers: headers() });
 
 export default function () {
   // Operational endpoints.
-  check(http.get(`${BASE_URL}/healthz`), { 'GET /healthz 200': (r) => r.status === 200 });
-  check(http.get(`${BASE_URL}/readyz`), { 'GET /readyz 200': (r) => r.status === 200 });
-  check(http.get(`${BASE_URL}/metrics`), {
+  check(get(`${BASE_URL}/healthz`), { 'GET /healthz 200': (r) => r.status === 200 });
+  check(get(`${BASE_URL}/readyz`), { 'GET /readyz 200': (r) => r.status === 200 });
+  check(get(`${BASE_URL}/metrics`), {
     'GET /metrics has queue gauges': (r) => r.status === 200 && r.body.includes('routeq_queue_length'),
   });
 
   // Happy paths: poll, long-poll and Prefer: wait (each counted in e2e_ms).
-  const sub = post(jobBody());
+  const sent = params();
+  const sub = http.post(`${BASE_URL}/v1/routes`, jobBody(), sent);
   check(sub, {
     'POST 202 JOB_QUEUED': (r) => is(r, 202, 'JOB_QUEUED'),
     'POST has Location and Retry-After': (r) => !!r.headers['Location'] && !!r.headers['Retry-After'],
-    'POST has x-request-id': (r) => !!r.headers['X-Request-Id'],
+    'POST echoes its X-Request-Id': (r) => r.headers['X-Request-Id'] === sent.headers['x-request-id'],
   });
   const loc = `${BASE_URL}${sub.headers['Location']}`;
-  let r = http.get(loc);
+  let r = get(loc);
   check(r, { 'GET job 202 or 200': (x) => x.status === 202 || x.status === 200 });
-  r = http.get(`${loc}?wait=10`);
+  r = get(`${loc}?wait=10`);
   check(r, { 'GET ?wait=10 → 200 ROUTE_OK': (x) => is(x, 200, 'ROUTE_OK') && x.json('state') === 'succeeded' });
   check(r, { 'finished job has timings.provider_us': (x) => x.json('timings.provider_us') > 0 });
   const w = post(jobBody(), { prefer: 'wait=10' });
@@ -56,16 +61,16 @@ export default function () {
   const burst = [];
   for (let i = 0; i < 5; i++) burst.push(post(jobBody()));
   const last = burst[burst.length - 1].json('id');
-  const del = http.del(`${BASE_URL}/v1/routes/${last}`);
-  check(del, { 'DELETE → 204 or 409 JOB_NOT_CANCELLABLE': (x) => x.status === 204 || is(x, 409, 'JOB_NOT_CANCELLABLE') });
-  if (del.status === 204) {
-    check(http.del(`${BASE_URL}/v1/routes/${last}`), { 'DELETE again → 204 (idempotent)': (x) => x.status === 204 });
-    check(http.get(`${BASE_URL}/v1/routes/${last}`), { 'cancelled job → 410 JOB_CANCELLED': (x) => is(x, 410, 'JOB_CANCELLED') });
+  const cancel = del(`${BASE_URL}/v1/routes/${last}`);
+  check(cancel, { 'DELETE → 204 or 409 JOB_NOT_CANCELLABLE': (x) => x.status === 204 || is(x, 409, 'JOB_NOT_CANCELLABLE') });
+  if (cancel.status === 204) {
+    check(del(`${BASE_URL}/v1/routes/${last}`), { 'DELETE again → 204 (idempotent)': (x) => x.status === 204 });
+    check(get(`${BASE_URL}/v1/routes/${last}`), { 'cancelled job → 410 JOB_CANCELLED': (x) => is(x, 410, 'JOB_CANCELLED') });
   }
   sleep(1);
   const finished = burst[0].json('id');
-  http.get(`${BASE_URL}/v1/routes/${finished}?wait=10`);
-  check(http.del(`${BASE_URL}/v1/routes/${finished}`), { 'DELETE finished → 409 JOB_NOT_CANCELLABLE': (x) => is(x, 409, 'JOB_NOT_CANCELLABLE') });
+  get(`${BASE_URL}/v1/routes/${finished}?wait=10`);
+  check(del(`${BASE_URL}/v1/routes/${finished}`), { 'DELETE finished → 409 JOB_NOT_CANCELLABLE': (x) => is(x, 409, 'JOB_NOT_CANCELLABLE') });
 
   // Idempotency: same key + body → same job; same key + other body → 422.
   const key = `smoke-${Date.now()}-${Math.random()}`;
@@ -78,7 +83,7 @@ export default function () {
 
   // Every client error path of the submit.
   check(post('{"origin": '), { 'truncated JSON → 400 MALFORMED_JSON': (x) => is(x, 400, 'MALFORMED_JSON') && problemJson(x) });
-  check(http.post(`${BASE_URL}/v1/routes`, jobBody(), { headers: { 'content-type': 'text/plain' } }), {
+  check(http.post(`${BASE_URL}/v1/routes`, jobBody(), { headers: headers({ 'content-type': 'text/plain' }) }), {
     'text/plain → 415 UNSUPPORTED_MEDIA_TYPE': (x) => is(x, 415, 'UNSUPPORTED_MEDIA_TYPE'),
   });
   check(post(JSON.stringify({ origin: { address: 'x'.repeat(20000) }, destination: { lat: 1, lon: 1 } })), {
@@ -91,13 +96,23 @@ export default function () {
   check(post(JSON.stringify({ origin: { lat: 1, lon: 1 }, destination: { lat: 2, lon: 2 }, deadline_ms: 1 })), {
     'deadline below minimum → 422 INVALID_FIELD': (x) => is(x, 422, 'INVALID_FIELD'),
   });
-  check(http.get(`${loc}?wait=abc`), { 'bad ?wait → 400 INVALID_PARAMETER': (x) => is(x, 400, 'INVALID_PARAMETER') });
-  check(http.get(`${BASE_URL}/v1/routes/nope`), { 'unknown id → 404 JOB_NOT_FOUND': (x) => is(x, 404, 'JOB_NOT_FOUND') && problemJson(x) });
-  check(http.get(`${BASE_URL}/v2/nothing`), { 'unknown endpoint → 404 ENDPOINT_NOT_FOUND': (x) => is(x, 404, 'ENDPOINT_NOT_FOUND') });
-  check(http.put(`${BASE_URL}/v1/routes`, jobBody(), { headers: JSON_HEADERS }), {
+  check(get(`${loc}?wait=abc`), { 'bad ?wait → 400 INVALID_PARAMETER': (x) => is(x, 400, 'INVALID_PARAMETER') });
+  check(get(`${BASE_URL}/v1/routes/nope`), { 'unknown id → 404 JOB_NOT_FOUND': (x) => is(x, 404, 'JOB_NOT_FOUND') && problemJson(x) });
+  check(get(`${BASE_URL}/v2/nothing`), { 'unknown endpoint → 404 ENDPOINT_NOT_FOUND': (x) => is(x, 404, 'ENDPOINT_NOT_FOUND') });
+  check(http.put(`${BASE_URL}/v1/routes`, jobBody(), params()), {
     'PUT /v1/routes → 405 METHOD_NOT_ALLOWED': (x) => is(x, 405, 'METHOD_NOT_ALLOWED'),
   });
-  check(http.get(`${BASE_URL}/v1/routes/nope`, { headers: { 'x-big': 'y'.repeat(20000) } }), {
+  check(get(`${BASE_URL}/v1/routes/nope`, { 'x-big': 'y'.repeat(20000) }), {
     'huge headers → 431 HEADERS_TOO_LARGE': (x) => x.status === 431,
   });
+
+  // API keys: with --auth keys a request without one, or with an unknown one, is refused.
+  if (AUTH === 'keys') {
+    check(post(jobBody(), { authorization: null }), {
+      'no API key → 401 UNAUTHORIZED': (x) => is(x, 401, 'UNAUTHORIZED') && problemJson(x),
+    });
+    check(get(`${loc}`, { authorization: 'Bearer not-a-key' }), {
+      'unknown API key → 401 UNAUTHORIZED': (x) => is(x, 401, 'UNAUTHORIZED'),
+    });
+  }
 }

@@ -5,7 +5,7 @@
 //   k6 run -e BASE_URL=... -e CAPACITY=100 -e MULTIPLIER=10 [-e RAMP_S=10] [-e DEADLINE_MS=120000]
 //          [-e TARGET=routeq|direct] loadtest/k6/spike.js
 import { env, num, CAPACITY, runJob, loadThresholds, SUMMARY_TREND_STATS } from './lib.js';
-export { handleSummary } from './lib.js';
+export { handleSummary } from './summary.js';
 
 const PEAK = Math.round(num('MULTIPLIER', 10) * CAPACITY);
 const RAMP_S = num('RAMP_S', 10);

@@ -3,8 +3,8 @@
 //   k6 run -e BASE_URL=... [-e JOBS=100000] [-e VUS=64] [-e DEADLINE_MS=600000] loadtest/k6/submit.js
 import http from 'k6/http';
 import { check } from 'k6';
-import { num, BASE_URL, jobBody, JSON_HEADERS, submitTime, arrivals, SUMMARY_TREND_STATS } from './lib.js';
-export { handleSummary } from './lib.js';
+import { num, BASE_URL, jobBody, params, submitTime, arrivals, SUMMARY_TREND_STATS } from './lib.js';
+export { handleSummary } from './summary.js';
 
 export const options = {
   scenarios: {
@@ -21,7 +21,7 @@ export const options = {
 };
 
 export default function () {
-  const res = http.post(`${BASE_URL}/v1/routes`, jobBody(), { headers: JSON_HEADERS, tags: { name: 'POST /v1/routes' } });
+  const res = http.post(`${BASE_URL}/v1/routes`, jobBody(), params({}, { tags: { name: 'POST /v1/routes' } }));
   arrivals.add(1);
   submitTime.add(res.timings.duration);
   check(res, { 'accepted 202': (r) => r.status === 202 });
