@@ -78,9 +78,17 @@ impl Fleet {
                 tx,
             );
             let c = sub.get().await.expect("subscription connection");
-            let cmd = if conn.is_cluster() { "SSUBSCRIBE" } else { "SUBSCRIBE" };
+            let cmd = if conn.is_cluster() {
+                "SSUBSCRIBE"
+            } else {
+                "SUBSCRIBE"
+            };
             for ch in &channels {
-                redis::cmd(cmd).arg(ch).exec_async(&mut *c).await.expect("subscribe");
+                redis::cmd(cmd)
+                    .arg(ch)
+                    .exec_async(&mut *c)
+                    .await
+                    .expect("subscribe");
             }
             let counts = done.clone();
             let token = shutdown.clone();
@@ -150,9 +158,18 @@ impl Fleet {
     /// Starts a worker as its own process named `name`, with extra flags.
     pub fn worker_process(&self, name: &str, extra: &[&str]) -> Proc {
         let partitions = self.keys.partitions().to_string();
-        let mut args = vec!["--consumer", name, "--partitions", &partitions];
+        let mut args = vec!["--consumer", name];
+        if self.keys.partitions() > 1 {
+            args.extend_from_slice(&["--partitions", &partitions]);
+        }
         args.extend_from_slice(extra);
-        crate::worker::process(&self.redis_url, &self.prefix, &self.sim.base_url(), &args, None)
+        crate::worker::process(
+            &self.redis_url,
+            &self.prefix,
+            &self.sim.base_url(),
+            &args,
+            None,
+        )
     }
 
     pub async fn submit(&self, body: &Value) -> String {

@@ -162,12 +162,18 @@ pub fn wait_port(port: u16, within: Duration) {
 
 /// A binary of this workspace (`routeq-gateway`, `routeq-worker`, `routeq-recorder`,
 /// `routeq-sim`), built next to the test binaries (`cargo build --bins`; scripts/test.sh does).
+/// `ROUTEQ_BIN_DIR` points the tests that drive processes at another build instead — another
+/// revision's, to see a test fail on the code before a fix.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the target directory");
+    let dir = match std::env::var_os("ROUTEQ_BIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("the target directory")
+            .to_path_buf(),
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),

@@ -31,8 +31,13 @@ pub struct TcpProxy {
     addr: SocketAddr,
     mode: watch::Sender<Mode>,
     connections: Arc<AtomicUsize>,
+    /// Each open connection's own stall switch, by its upstream socket's local port (what the
+    /// server sees as the client's port, e.g. in Redis's CLIENT LIST).
+    each: Each,
     accept: tokio::task::JoinHandle<()>,
 }
+
+type Each = Arc<std::sync::Mutex<std::collections::HashMap<u16, watch::Sender<bool>>>>;
 
 impl TcpProxy {
     /// Listens on a free port of 127.0.0.1 and forwards every connection to `upstream`.
@@ -43,11 +48,19 @@ impl TcpProxy {
         let addr = listener.local_addr().expect("the proxy's address");
         let (mode, rx) = watch::channel(Mode::Open);
         let connections = Arc::new(AtomicUsize::new(0));
-        let accept = tokio::spawn(accept_loop(listener, upstream, rx, connections.clone()));
+        let each: Each = Arc::default();
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            rx,
+            connections.clone(),
+            each.clone(),
+        ));
         TcpProxy {
             addr,
             mode,
             connections,
+            each,
             accept,
         }
     }
@@ -88,6 +101,27 @@ impl TcpProxy {
         self.mode.send_replace(Mode::Open);
     }
 
+    /// Stalls only the connection whose upstream socket has local port `port` (the port the
+    /// server sees); `false` when there is none. [`TcpProxy::restore_all`] undoes it.
+    pub fn stall_upstream(&self, port: u16) -> bool {
+        let each = self.each.lock().expect("lock");
+        match each.get(&port) {
+            Some(s) => {
+                s.send_replace(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Restores the global mode and every single connection's stall.
+    pub fn restore_all(&self) {
+        self.restore();
+        for s in self.each.lock().expect("lock").values() {
+            s.send_replace(false);
+        }
+    }
+
     /// Connections open now (accepted and connected upstream).
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -107,6 +141,7 @@ async fn accept_loop(
     upstream: SocketAddr,
     rx: watch::Receiver<Mode>,
     connections: Arc<AtomicUsize>,
+    each: Each,
 ) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
@@ -117,7 +152,7 @@ async fn accept_loop(
             drop(client); // closed at once
             continue;
         }
-        let (rx, connections) = (rx.clone(), connections.clone());
+        let (rx, connections, each) = (rx.clone(), connections.clone(), each.clone());
         tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(upstream).await else {
                 return; // upstream down: the client sees its connection closed
@@ -125,22 +160,35 @@ async fn accept_loop(
             let _counted = Counted::new(connections);
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
+            let port = server.local_addr().map(|a| a.port()).unwrap_or(0);
+            let (own, own_rx) = watch::channel(false);
+            each.lock().expect("lock").insert(port, own);
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
             tokio::join!(
-                pump(client_read, server_write, rx.clone()),
-                pump(server_read, client_write, rx),
+                pump(client_read, server_write, rx.clone(), own_rx.clone()),
+                pump(server_read, client_write, rx, own_rx),
             );
+            each.lock().expect("lock").remove(&port);
         });
     }
 }
 
 /// Copies `src` to `dst` while the mode is open, holds while stalled, returns when cut (or the
 /// proxy is dropped), or passes a FIN on when `src` ends.
-async fn pump(mut src: OwnedReadHalf, mut dst: OwnedWriteHalf, mut rx: watch::Receiver<Mode>) {
+async fn pump(
+    mut src: OwnedReadHalf,
+    mut dst: OwnedWriteHalf,
+    mut rx: watch::Receiver<Mode>,
+    mut own: watch::Receiver<bool>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         if !open(&mut rx).await {
+            return;
+        }
+        // This connection alone stalled: hold until it is released.
+        if own.wait_for(|stalled| !*stalled).await.is_err() {
             return;
         }
         let n = tokio::select! {
@@ -160,6 +208,9 @@ async fn pump(mut src: OwnedReadHalf, mut dst: OwnedWriteHalf, mut rx: watch::Re
         };
         // Bytes read just as a stall began wait for the restore.
         if !open(&mut rx).await {
+            return;
+        }
+        if own.wait_for(|stalled| !*stalled).await.is_err() {
             return;
         }
         tokio::select! {
