@@ -128,9 +128,13 @@ async fn a_killed_master_fails_over_and_every_replicated_job_ends_exactly_once()
     );
     assert!(outage < Duration::from_secs(12), "{outage:?}");
 
-    // Every job that got a 202 ends, exactly once.
+    every_job_ends_exactly_once(&fleet, &jobs).await;
+}
+
+/// Every job that got a 202 ends, exactly once, and no two keys were given one job.
+async fn every_job_ends_exactly_once(fleet: &Fleet, jobs: &[(String, String)]) {
     let mut seen: HashMap<String, u32> = HashMap::new();
-    for (key, id) in &jobs {
+    for (key, id) in jobs {
         let (status, v) = fleet.finished(id, Duration::from_secs(30)).await;
         assert_eq!(status, StatusCode::OK, "{key}: {v}");
         *seen.entry(id.clone()).or_default() += 1;
@@ -146,4 +150,57 @@ async fn a_killed_master_fails_over_and_every_replicated_job_ends_exactly_once()
         seen.values().all(|n| *n == 1),
         "two keys were given one job"
     );
+}
+
+/// The harder case: a failover while the old master stays alive and keeps taking writes (what
+/// a network partition does). Every write it takes after the replica's promotion is lost when
+/// Sentinel demotes it; the fleet must stop writing to it as soon as the sentinels report the
+/// failover, so every job answered 202 still ends. (Before that fence, 5–7 thousand
+/// acknowledged jobs of ~90 thousand were lost in each measured run.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_with_the_old_master_alive_loses_no_acknowledged_job() {
+    let group = SentinelGroup::start().await;
+    for port in group.data_ports() {
+        group.set(port, "min-replicas-to-write", "1").await;
+        group.set(port, "min-replicas-max-lag", "2").await;
+    }
+    let fleet = Fleet::start_on(&group.url(), "{split}", 1, latency(5, 10), |c| {
+        c.submit_replicas = 1;
+    })
+    .await;
+    fleet.worker_in_process(|c| c.concurrency = 64).await;
+
+    let failover = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let old = group.master_port().await;
+        group.failover().await;
+        let new = group
+            .wait_for_new_master(old, Duration::from_secs(15))
+            .await;
+        (old, new)
+    };
+    let ((old, new), (jobs, answers)) = tokio::join!(
+        failover,
+        load(&fleet, 8, Duration::from_millis(10), Duration::from_secs(6))
+    );
+    assert_ne!(new, old);
+    // The old master is demoted: whatever it took after the promotion is gone now.
+    let until = Instant::now() + Duration::from_secs(30);
+    while group.role(old).await.as_deref() != Some("slave") {
+        assert!(Instant::now() < until, "the old master was never demoted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let refused = answers
+        .iter()
+        .filter(|(_, s)| *s != StatusCode::ACCEPTED)
+        .count();
+    eprintln!(
+        "split failover: master {old} -> {new}; {} jobs accepted, {refused} answers refused",
+        jobs.len()
+    );
+    assert!(
+        refused > 0,
+        "the failover never showed: the test proves nothing"
+    );
+    every_job_ends_exactly_once(&fleet, &jobs).await;
 }

@@ -249,15 +249,19 @@ async fn accept(
 /// One submission to Redis: through the shared connection, or, with --submit-replicas, through
 /// a connection of its own followed by `WAIT`. A failure where the script may have run anyway (a
 /// timeout, a dropped connection, replicas that did not confirm) is `SUBMIT_UNCONFIRMED` with the
-/// job's id; only one where nothing reached Redis (the connection was refused) is
-/// `QUEUE_UNAVAILABLE`.
+/// job's id; one where it certainly did not (the connection was refused, or Redis refused the
+/// write) is `QUEUE_UNAVAILABLE`.
 async fn submit_one(
     app: &AppState,
     job: &NewJob<'_>,
     rid: &RequestId,
 ) -> Result<Submitted, ApiError> {
+    // Nothing ran when the connection was refused, or when Redis answered with an error (the
+    // script refuses before its first write: READONLY, NOREPLICAS…); otherwise nobody knows.
     let failed = |e: StoreError| match &e {
-        StoreError::Redis(r) if r.is_connection_refusal() => ApiError::queue_unavailable(rid, &e),
+        StoreError::Redis(r) if r.is_connection_refusal() || r.code().is_some() => {
+            ApiError::queue_unavailable(rid, &e)
+        }
         StoreError::Reply(_) => ApiError::queue_unavailable(rid, &e),
         StoreError::Redis(_) => ApiError::unconfirmed(rid, job.id, &e),
     };

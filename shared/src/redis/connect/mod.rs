@@ -33,7 +33,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
     pub tcp: TcpSettings,
-    /// With Sentinel: how often to check that the majority still names our master.
+    /// With Sentinel: how often to check that the majority still names our master (over
+    /// connections kept to the sentinels).
     pub sentinel_check: Duration,
 }
 
@@ -54,7 +55,9 @@ impl Settings {
             connect_timeout,
             response_timeout,
             tcp,
-            sentinel_check: Duration::from_secs(1),
+            // Often enough that a failover with the old master alive moves the fleet within
+            // a fifth of a second of Sentinel's majority naming the new one.
+            sentinel_check: Duration::from_millis(200),
         }
     }
 }
@@ -372,11 +375,11 @@ impl RedisArgs {
                     })
                     .collect::<RedisResult<Vec<_>>>()?;
                 Conn::Single(single::Single::new(
-                    single::Target::Sentinel(std::sync::Arc::new(single::Sentinels {
+                    single::Target::Sentinel(std::sync::Arc::new(single::Sentinels::new(
                         sentinels,
-                        master: master.clone(),
-                        node: node.clone(),
-                    })),
+                        master.clone(),
+                        node.clone(),
+                    ))),
                     settings.clone(),
                     label,
                     node.db(),
