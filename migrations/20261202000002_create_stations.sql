@@ -11,6 +11,7 @@ CREATE TABLE stations (
     operator_name text                   NOT NULL DEFAULT '',  -- busiNm
     use_time      text                   NOT NULL DEFAULT '',  -- useTime, free text ("24시간")
     zcode         text                   NOT NULL DEFAULT '',  -- region (시도) code
+    source        text                   NOT NULL,             -- who delivers it (a full reload of that source retires it when absent)
     first_seen    timestamptz            NOT NULL,
     last_seen     timestamptz            NOT NULL,
     retired_at    timestamptz                                  -- NULL while the source delivers it
@@ -34,4 +35,5 @@ CREATE TABLE chargers (
     retired_at     timestamptz
 );
 
-CREATE INDEX chargers_station_idx ON chargers (station_id) WHERE retired_at IS NULL;
+-- A station's chargers, and the pairing of a delivered charger with the one we know.
+CREATE UNIQUE INDEX chargers_station_ext_idx ON chargers (station_id, ext_charger_id);

@@ -3,7 +3,7 @@
 -- Resolved by `routeq-stations review resolve <id> --as <station-id> | --new`.
 CREATE TABLE station_reviews (
     id               bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    import_id        bigint      REFERENCES station_imports (id),
+    import_id        bigint      NOT NULL REFERENCES station_imports (id),
     source           text        NOT NULL,
     ext_station_id   text        NOT NULL,
     incoming         jsonb       NOT NULL,  -- the station and its chargers as delivered
