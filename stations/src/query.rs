@@ -95,7 +95,9 @@ pub async fn nearest(
                   AND ($6::text[] IS NULL OR c.charger_type = ANY ($6))
                   AND ($7::real IS NULL OR c.output_kw >= $7)
                   AND (NOT $8 OR c.status = 2)))
-         ORDER BY s.location <-> p.g, s.id
+         -- `<->` alone: the GiST index hands stations over nearest first and the scan stops at
+         -- the limit (a second sort key would make it fetch the whole radius and sort).
+         ORDER BY s.location <-> p.g
          LIMIT $4"
     );
     #[derive(sqlx::FromRow)]

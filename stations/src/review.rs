@@ -155,6 +155,8 @@ pub async fn list(
 /// Resolves an open review; answers the station it now is.
 pub async fn resolve(pool: &PgPool, id: i64, resolution: Resolution) -> Result<Uuid, Error> {
     let mut tx = pool.begin().await?;
+    // Bulk statements over freshly written tables: JIT compilation costs more than it saves.
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     let review: Option<(String, i64, String, Json<Incoming>)> = sqlx::query_as(
         "SELECT source, import_id, status, incoming FROM station_reviews WHERE id = $1 FOR UPDATE",
     )

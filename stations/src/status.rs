@@ -45,6 +45,8 @@ pub async fn apply(
     let format = Format::resolve(format, path)?;
     let mut report = StatusReport::default();
     let mut tx = pool.begin().await?;
+    // Bulk statements over freshly written tables: JIT compilation costs more than it saves.
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     sqlx::query(
         "CREATE TEMP TABLE st_status (pos bigint NOT NULL, stat_id text NOT NULL,
              chger_id text NOT NULL, stat smallint NOT NULL, stat_upd timestamptz)

@@ -185,9 +185,12 @@ pub async fn retire_absent(
     let done = sqlx::query(
         "UPDATE stations s SET retired_at = now()
          WHERE s.source = $1 AND s.retired_at IS NULL
-           AND NOT EXISTS (SELECT 1 FROM st_decision d WHERE d.station_id = s.id)
-           AND NOT EXISTS (SELECT 1 FROM st_decision d
-                           WHERE d.kind = 'review' AND s.id = ANY (d.candidates))",
+           -- Two hashed sets: the planner's estimates of freshly written tables are no
+           -- guide, and a nested-loop anti join over them is quadratic.
+           AND s.id NOT IN (SELECT d.station_id FROM st_decision d
+                            WHERE d.station_id IS NOT NULL)
+           AND s.id NOT IN (SELECT unnest(d.candidates) FROM st_decision d
+                            WHERE d.kind = 'review')",
     )
     .bind(ctx.source)
     .execute(&mut **tx)

@@ -50,8 +50,13 @@ pub async fn decide_all(
                     c.id, c.name, c.address, c.operator_id, c.operator_name, c.retired,
                     c.distance_m, (k.station_id IS NOT NULL AND k.station_id = c.id) AS key_match
              FROM st_incoming i
-             LEFT JOIN external_keys k
-                    ON k.source = $1 AND k.ext_station_id = i.stat_id AND k.ext_charger_id = ''
+             -- LATERAL with LIMIT (so that it is not flattened): one probe of the unique index
+             -- per incoming station, whatever the planner believes about the table.
+             LEFT JOIN LATERAL (
+                 SELECT k.station_id FROM external_keys k
+                 WHERE k.source = $1 AND k.ext_station_id = i.stat_id AND k.ext_charger_id = ''
+                 LIMIT 1
+             ) k ON true
              LEFT JOIN LATERAL (
                  SELECT s.id, s.name, s.address, s.operator_id, s.operator_name,
                         s.retired_at IS NOT NULL AS retired,
@@ -97,6 +102,9 @@ pub async fn decide_all(
         write_decisions(tx, &by_idx, cfg).await?;
         lo = hi;
     }
+    sqlx::query("ANALYZE st_decision")
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

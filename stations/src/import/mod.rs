@@ -79,6 +79,8 @@ pub struct ImportReport {
     /// The first [`REJECTIONS_KEPT`] rejections, in file order.
     pub rejections: Vec<Rejection>,
     pub elapsed_ms: u64,
+    /// Where the time went: (phase, ms).
+    pub phases: Vec<(&'static str, u64)>,
 }
 
 /// Imports one file (see the module doc).
@@ -106,6 +108,8 @@ pub async fn import(
     };
 
     let mut tx = pool.begin().await?;
+    // Bulk statements over freshly written tables: JIT compilation costs more than it saves.
+    sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('routeq-stations:' || $1, 0))")
         .bind(&opts.source)
         .execute(&mut *tx)
@@ -138,6 +142,14 @@ pub async fn import(
     .await?;
     report.import_id = Some(import_id);
 
+    let mut clock = Instant::now();
+    let mut lap = |report: &mut ImportReport, phase: &'static str| {
+        report
+            .phases
+            .push((phase, clock.elapsed().as_millis() as u64));
+        clock = Instant::now();
+    };
+    lap(&mut report, "digest and lock");
     stage::create(&mut tx).await?;
     let (mut rx, reader) = feed::spawn(
         PathBuf::from(path),
@@ -165,9 +177,11 @@ pub async fn import(
     report.rejections.truncate(REJECTIONS_KEPT);
     report.rows_deleted = report.rows_read - rows - rejected;
     report.stations_read = stage::incoming(&mut tx).await?;
+    lap(&mut report, "read, check and copy");
 
     decide::decide_all(&mut tx, &opts.source, &opts.matching).await?;
     decide::contest(&mut tx).await?;
+    lap(&mut report, "match");
     let ctx = apply::Ctx {
         source: &opts.source,
         import_id,
@@ -175,11 +189,14 @@ pub async fn import(
     };
     apply::stations(&mut tx, &ctx).await?;
     apply::chargers(&mut tx, &ctx).await?;
+    lap(&mut report, "stations and chargers");
     apply::keys(&mut tx, &ctx).await?;
+    lap(&mut report, "keys");
     apply::reviews(&mut tx, &ctx, opts.full).await?;
     if opts.full {
         report.retired = apply::retire_absent(&mut tx, &ctx).await?;
     }
+    lap(&mut report, "reviews and retirement");
     let c = apply::counts(&mut tx, opts.matching.same_place_m).await?;
     (
         report.kept,
@@ -207,7 +224,15 @@ pub async fn import(
     .bind(report.rejected as i64)
     .execute(&mut *tx)
     .await?;
+    // The next import plans its joins on these tables: give the planner their new sizes now
+    // rather than when autovacuum gets to them (ANALYZE counts this transaction's rows).
+    for table in ["stations", "chargers", "external_keys"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(&mut *tx)
+            .await?;
+    }
     tx.commit().await?;
+    lap(&mut report, "analyze and commit");
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         source = %opts.source, import = import_id, rows = report.rows_read,
