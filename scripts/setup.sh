@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure what routeq needs on this machine is installed and running: Redis and PostgreSQL
-# (installed from Debian's packages where missing, started where stopped), Prometheus, promtool,
-# nginx and PyYAML for the observability tests and scripts/check_deploy.py, and cargo-nextest
-# when it can be had. Safe to run again: it only acts on what is missing.
+# (installed from Debian's packages where missing, started where stopped) with the PostGIS
+# extension, Prometheus, promtool, nginx and PyYAML for the observability tests and
+# scripts/check_deploy.py, and cargo-nextest when it can be had. Safe to run again: it only acts
+# on what is missing.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -55,6 +56,16 @@ if [ "${ROUTEQ_SKIP_POSTGRES:-}" != "1" ]; then
     for _ in $(seq 1 100); do pg_port_open && break; sleep 0.1; done
   fi
   pg_port_open || log "warning: PostgreSQL is not listening on 127.0.0.1:5432"
+
+  # --- PostGIS (charging stations, routeq-stations) ------------------------------------------
+  # The stations migrations run CREATE EXTENSION postgis (distance search on geography with a GiST
+  # index) in every database, the tests' fresh ones included. It is Debian's
+  # postgresql-<major>-postgis-3 for the installed server, installed only when missing and with
+  # no daemon started (apt_install's policy); the running server loads it without a restart.
+  pg_major="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)"
+  if [ -n "$pg_major" ] && [ ! -e "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
+    apt_install "postgresql-$pg_major-postgis-3"
+  fi
 fi
 
 # --- Observability and deployment tools ---------------------------------------------------------
