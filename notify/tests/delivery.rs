@@ -50,6 +50,7 @@ async fn a_delivery_is_signed_and_verified_by_the_receiver() {
         ),
         (1, 1, 1, 1, 0, 0)
     );
+    assert_eq!(s.not_json, 0, "sent as application/json");
 }
 
 #[tokio::test]

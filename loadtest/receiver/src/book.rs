@@ -43,6 +43,8 @@ pub struct Stats {
     /// Requests that failed verification (answered 401), by reason in `rejected`.
     pub bad_signature: u64,
     pub rejected: Rejections,
+    /// Requests whose `content-type` was not `application/json`.
+    pub not_json: u64,
     /// Distinct ids accepted.
     pub unique: u64,
     /// Accepted requests whose id had been accepted before (what the receiver's dedup drops).
@@ -201,6 +203,10 @@ impl Book {
                 s.duplicate_ids.push(id.to_string());
             }
         }
+    }
+
+    pub(crate) fn count_not_json(&mut self) {
+        self.stats.not_json += 1;
     }
 
     pub(crate) fn stats(&self, with_ids: bool) -> Stats {

@@ -82,9 +82,17 @@ async fn deliver(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             .and_then(|s| StatusCode::from_u16(s).ok())
             .unwrap_or(StatusCode::OK),
     };
-    shared
-        .book()
-        .record(id, verified.as_ref().map(|_| ()), status.is_success());
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    {
+        let mut book = shared.book();
+        if !json {
+            book.count_not_json();
+        }
+        book.record(id, verified.as_ref().map(|_| ()), status.is_success());
+    }
     let mut response = match (verified, mode.body_bytes) {
         (_, Some(n)) => (status, "x".repeat(n)).into_response(),
         (Err(e), None) => problem(status, e.to_string()),

@@ -97,6 +97,7 @@ async fn verifies_counts_and_reports_duplicates() {
         (3, 1, 1)
     );
     assert_eq!(s.rejected.missing_header, 1);
+    assert_eq!(s.not_json, 1, "the unsigned post had no content-type");
     assert_eq!(s.ids.as_ref().unwrap()["msg_1"].accepted, 2);
     assert_eq!(s, rx.stats(), "the HTTP and in-process views agree");
 

@@ -17,6 +17,22 @@ use super::{
 use crate::metrics as m;
 use crate::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, signature_header};
 
+/// The in-flight gauge, decremented even when the delivery is dropped mid-attempt.
+struct InFlight;
+
+impl InFlight {
+    fn start() -> InFlight {
+        metrics::gauge!(m::IN_FLIGHT.name).increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+    }
+}
+
 impl Deliverer {
     /// One delivery: filter, endpoint checks, at most one attempt, and what comes next.
     pub async fn deliver(&self, d: &Delivery) -> Report {
@@ -41,12 +57,7 @@ impl Deliverer {
             );
         }
         let state = self.state(d.endpoint.id());
-        let disabled = state
-            .health
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .disabled;
-        if disabled {
+        if state.disabled() {
             let skipped = Outcome::Skipped(Skip::Disabled);
             return not_attempted(skipped, Next::DeadLetter, d.attempts_made);
         }
@@ -66,6 +77,11 @@ impl Deliverer {
         let Ok(_global_permit) = self.inner.in_flight.acquire().await else {
             return self.deferred(d, Deferral::Busy, c.busy_retry);
         };
+        // Disabled while this delivery waited for its permits: do not attempt.
+        if state.disabled() {
+            let skipped = Outcome::Skipped(Skip::Disabled);
+            return not_attempted(skipped, Next::DeadLetter, d.attempts_made);
+        }
         let admission = match state.breaker.admit(Instant::now()) {
             Ok(admission) => admission,
             Err(wait) => return self.deferred(d, Deferral::CircuitOpen, wait),
@@ -76,13 +92,13 @@ impl Deliverer {
             recorded: false,
         };
 
-        metrics::gauge!(m::IN_FLIGHT.name).increment(1.0);
+        let in_flight = InFlight::start();
         let started = Instant::now();
         let result = tokio::time::timeout(c.http.timeout, self.attempt(d))
             .await
             .unwrap_or(Err(Failure::Timeout));
         let latency = started.elapsed();
-        metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+        drop(in_flight);
 
         let (outcome, response) = match result {
             Ok(answer) => {

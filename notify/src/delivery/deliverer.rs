@@ -73,6 +73,15 @@ pub(super) struct EndpointState {
     pub(super) health: Mutex<Health>,
 }
 
+impl EndpointState {
+    pub(super) fn disabled(&self) -> bool {
+        self.health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .disabled
+    }
+}
+
 pub(super) struct Inner {
     pub(super) config: DelivererConfig,
     pub(super) transport: Transport,

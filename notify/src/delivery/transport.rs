@@ -118,10 +118,16 @@ impl Transport {
         // normalised form ("localhost." stays "localhost.").
         let host = target.url.url().host_str().unwrap_or_default().to_string();
         let key = (host, target.addrs.clone());
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
+        let cached = self
+            .clients
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(client) = cached {
+            return Ok(client);
         }
+        // Built outside the lock (with TLS, building loads the root certificates).
         let c = &self.config;
         let client = Client::builder()
             .redirect(redirect::Policy::none())
@@ -136,6 +142,10 @@ impl Transport {
             .user_agent(c.user_agent.clone())
             .build()
             .map_err(|e| Failure::Transport(describe(e)))?;
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(raced) = clients.get(&key) {
+            return Ok(raced.clone());
+        }
         if clients.len() >= c.max_clients.max(1) {
             let evict = clients.keys().next().cloned();
             if let Some(evict) = evict {
