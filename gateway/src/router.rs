@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use routeq_shared::Code;
 use routeq_shared::metrics::http as m;
 
-use crate::api::{jobs, submit};
+use crate::api::{jobs, stations, submit};
 use crate::auth::{Authenticator, authenticate};
 use crate::http::{ApiError, RequestId};
 use crate::ops;
@@ -38,6 +38,16 @@ pub fn api_router(state: AppState, auth: Authenticator, with_ops: bool) -> Route
         .route(
             "/v1/routes/{id}",
             get(jobs::get_job).delete(jobs::cancel_job),
+        )
+        .route("/v1/stations", get(stations::list))
+        .route("/v1/stations/{id}", get(stations::one))
+        .route(
+            "/v1/users/{user_id}/favourites",
+            get(stations::favourites::list),
+        )
+        .route(
+            "/v1/users/{user_id}/favourites/{station_id}",
+            axum::routing::put(stations::favourites::put).delete(stations::favourites::delete),
         )
         // Only the API routes above need a tenant; the operational ones below do not.
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))

@@ -33,6 +33,9 @@ pub enum Code {
     // --- the route itself cannot exist ---
     AddressNotFound,
     NoRoute,
+    StationNotFound,
+    StationRetired,
+    NoStationNearby,
     // --- capacity and infrastructure ---
     RateLimited,
     TenantQueueFull,
@@ -40,6 +43,7 @@ pub enum Code {
     QueueUnavailable,
     SubmitUnconfirmed,
     StoreUnavailable,
+    StationsUnavailable,
     // --- the external providers ---
     ProviderError,
     ProviderUnavailable,
@@ -51,7 +55,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 30] = [
+    pub const ALL: [Code; 34] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -71,12 +75,16 @@ impl Code {
         Code::MethodNotAllowed,
         Code::AddressNotFound,
         Code::NoRoute,
+        Code::StationNotFound,
+        Code::StationRetired,
+        Code::NoStationNearby,
         Code::RateLimited,
         Code::TenantQueueFull,
         Code::QueueSaturated,
         Code::QueueUnavailable,
         Code::SubmitUnconfirmed,
         Code::StoreUnavailable,
+        Code::StationsUnavailable,
         Code::ProviderError,
         Code::ProviderUnavailable,
         Code::ProviderTimeout,
@@ -96,6 +104,9 @@ impl Code {
             Code::PayloadTooLarge => 413,
             Code::InvalidField | Code::IdempotencyKeyReused => 422,
             Code::AddressNotFound | Code::NoRoute => 422,
+            // A job (or favourite) naming a station we do not have, or no longer deliver; a GET
+            // of /v1/stations/{id} answers the unknown one 404 (the path names nothing).
+            Code::StationNotFound | Code::StationRetired | Code::NoStationNearby => 422,
             Code::JobNotFound | Code::EndpointNotFound => 404,
             Code::JobNotCancellable => 409,
             Code::MethodNotAllowed => 405,
@@ -106,7 +117,8 @@ impl Code {
             Code::QueueSaturated
             | Code::QueueUnavailable
             | Code::SubmitUnconfirmed
-            | Code::StoreUnavailable => 503,
+            | Code::StoreUnavailable
+            | Code::StationsUnavailable => 503,
             Code::ProviderError => 502,
             Code::ProviderUnavailable => 503,
             Code::ProviderTimeout | Code::JobExpired => 504,
@@ -133,6 +145,9 @@ impl Code {
             Code::MethodNotAllowed => "Method not allowed on this endpoint",
             Code::AddressNotFound => "Address not found",
             Code::NoRoute => "No route between the points",
+            Code::StationNotFound => "No such charging station",
+            Code::StationRetired => "Charging station no longer in service",
+            Code::NoStationNearby => "No matching charging station nearby",
             Code::RateLimited => "Too many requests",
             Code::TenantQueueFull => "Too many of your jobs are queued",
             Code::Unauthorized => "Missing or invalid API key",
@@ -144,6 +159,7 @@ impl Code {
                 "Submission not confirmed: retry with the same Idempotency-Key"
             }
             Code::StoreUnavailable => "Job history unavailable, try again later",
+            Code::StationsUnavailable => "Station data unavailable, try again later",
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
             Code::ProviderTimeout => "Route provider timed out",
@@ -181,6 +197,9 @@ impl Code {
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Code::AddressNotFound => "ADDRESS_NOT_FOUND",
             Code::NoRoute => "NO_ROUTE",
+            Code::StationNotFound => "STATION_NOT_FOUND",
+            Code::StationRetired => "STATION_RETIRED",
+            Code::NoStationNearby => "NO_STATION_NEARBY",
             Code::RateLimited => "RATE_LIMITED",
             Code::TenantQueueFull => "TENANT_QUEUE_FULL",
             Code::Unauthorized => "UNAUTHORIZED",
@@ -190,6 +209,7 @@ impl Code {
             Code::QueueUnavailable => "QUEUE_UNAVAILABLE",
             Code::SubmitUnconfirmed => "SUBMIT_UNCONFIRMED",
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
+            Code::StationsUnavailable => "STATIONS_UNAVAILABLE",
             Code::ProviderError => "PROVIDER_ERROR",
             Code::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
             Code::ProviderTimeout => "PROVIDER_TIMEOUT",

@@ -11,7 +11,7 @@ use crate::model::Station;
 use crate::query::{STATION_COLUMNS, StationRow, with_chargers};
 
 /// A favourite and when it was made.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Favourite {
     pub station: Station,
     pub created_at: DateTime<Utc>,

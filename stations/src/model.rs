@@ -6,7 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 /// A charging station under our own id, with its chargers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Station {
     pub id: Uuid,
     pub name: String,
@@ -31,7 +31,7 @@ impl Station {
 }
 
 /// One charger of a station.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Charger {
     pub id: i64,
     /// The source's number of this charger within its station (`chgerId`).
@@ -45,7 +45,7 @@ pub struct Charger {
 }
 
 /// A charger's state as the source codes it (`stat`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargerStatus {
     /// 1: the charger does not answer the operator.
@@ -88,7 +88,7 @@ impl ChargerStatus {
 }
 
 /// A plug a charger offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Connector {
     DcChademo,

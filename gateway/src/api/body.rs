@@ -10,13 +10,16 @@ use serde_json::{Map, Value};
 
 pub use crate::config::Limits;
 
-/// A place in a request: coordinates, or an address the worker geocodes.
+/// A place in a request: coordinates, an address the worker geocodes, a station of ours, or (as
+/// the destination) the nearest matching station.
 #[derive(utoipa::ToSchema, serde::Deserialize)]
 #[serde(untagged)]
 #[allow(dead_code)]
 pub enum PlaceIn {
     Coords(CoordIn),
     Address(AddressIn),
+    Station(super::stations::place::StationIn),
+    NearestStation(super::stations::place::NearestStationIn),
 }
 
 /// Coordinates in decimal degrees (WGS 84).
@@ -225,6 +228,9 @@ fn place(v: &Value, path: &str, limits: &Limits, errors: &mut Vec<FieldError>) -
         ));
         return None;
     };
+    if super::stations::place::names_station(obj) {
+        return super::stations::place::parse(obj, path, errors);
+    }
     let before = errors.len();
     unknown_fields(obj, path, &["lat", "lon", "address"], errors);
     let has_coords = obj.contains_key("lat") || obj.contains_key("lon");

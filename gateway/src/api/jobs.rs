@@ -25,6 +25,9 @@ pub const GET_ANSWERS: &[Code] = &[
     Code::JobCancelled,
     Code::AddressNotFound,
     Code::NoRoute,
+    Code::StationNotFound,
+    Code::StationRetired,
+    Code::NoStationNearby,
     Code::RateLimited,
     Code::HeadersTooLarge,
     Code::InternalError,
@@ -32,6 +35,7 @@ pub const GET_ANSWERS: &[Code] = &[
     Code::ProviderUnavailable,
     Code::QueueUnavailable,
     Code::StoreUnavailable,
+    Code::StationsUnavailable,
     Code::ProviderTimeout,
     Code::JobExpired,
 ];

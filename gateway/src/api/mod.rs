@@ -1,7 +1,9 @@
-//! API v1: the route job endpoints ([`submit`], [`jobs`]), the submit body's wire schema and
+//! API v1: the route job endpoints ([`submit`], [`jobs`]), charging stations and favourites
+//! ([`stations`]), the submit body's wire schema and
 //! parser ([`body`]), and the API description generated from them ([`openapi`]).
 
 pub mod body;
 pub mod jobs;
 pub mod openapi;
+pub mod stations;
 pub mod submit;

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 
 use routeq_shared::Code;
-use routeq_shared::job::{Coord, JobState, JobView, Profile, ResolvedStop, RouteResult, Timings};
+use routeq_shared::job::{
+    Alternative, Coord, JobState, JobView, Profile, ResolvedStop, RouteResult, StationChoice,
+    Timings,
+};
 use routeq_shared::problem::{FieldError, Problem};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -17,6 +20,9 @@ use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::body::{AddressIn, CoordIn, PlaceIn, SubmitRoute};
+use super::stations::favourites::{FavouriteList, FavouriteView};
+use super::stations::place::{NearestFilters, NearestStationIn, StationIn};
+use super::stations::{StationList, StationView};
 
 /// Codes answered with the job itself (its body is a [`JobView`]); every other code is a
 /// [`Problem`].
@@ -29,6 +35,7 @@ fn is_job_answer(code: Code) -> bool {
             | Code::JobCancelled
             | Code::AddressNotFound
             | Code::NoRoute
+            | Code::NoStationNearby
             | Code::ProviderError
             | Code::ProviderUnavailable
             | Code::ProviderTimeout
@@ -150,13 +157,19 @@ impl Modify for Security {
 #[openapi(
     info(
         title = "routeq",
-        description = "Route jobs through a queue: submit, poll or wait, cancel. Every error is application/problem+json with a stable `code`; see the `Code` schema for the catalogue.",
+        description = "Route jobs through a queue: submit, poll or wait, cancel; charging stations under ids of our own, and favourites. Every error is application/problem+json with a stable `code`; see the `Code` schema for the catalogue.",
         license(name = "Apache-2.0")
     ),
-    paths(super::submit::submit, super::jobs::get_job, super::jobs::cancel_job),
+    paths(
+        super::submit::submit, super::jobs::get_job, super::jobs::cancel_job,
+        super::stations::list, super::stations::one, super::stations::favourites::list,
+        super::stations::favourites::put, super::stations::favourites::delete
+    ),
     components(schemas(
         SubmitRoute, PlaceIn, CoordIn, AddressIn, JobView, Problem, FieldError, Code, JobState,
-        Profile, Coord, RouteResult, ResolvedStop, Timings, Health
+        Profile, Coord, RouteResult, ResolvedStop, Timings, Health, StationIn, NearestStationIn,
+        NearestFilters, StationChoice, Alternative, StationView, StationList, FavouriteView,
+        FavouriteList
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),

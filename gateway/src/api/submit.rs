@@ -37,6 +37,9 @@ pub const ANSWERS: &[Code] = &[
     Code::IdempotencyKeyReused,
     Code::AddressNotFound,
     Code::NoRoute,
+    Code::StationNotFound,
+    Code::StationRetired,
+    Code::NoStationNearby,
     Code::RateLimited,
     Code::TenantQueueFull,
     Code::HeadersTooLarge,
@@ -46,6 +49,7 @@ pub const ANSWERS: &[Code] = &[
     Code::QueueUnavailable,
     Code::SubmitUnconfirmed,
     Code::QueueSaturated,
+    Code::StationsUnavailable,
     Code::ProviderTimeout,
     Code::JobExpired,
 ];
@@ -84,6 +88,7 @@ impl FromRequest<AppState> for Submission {
             )
             .fields(errors)
         })?;
+        super::stations::place::check(app, &request, &rid).await?;
         Ok(Submission { key, wait, request })
     }
 }

@@ -21,6 +21,8 @@ pub struct ApiError {
     pub retry_after_s: Option<u64>,
     /// The job the answer is about (its `id` and `Location`).
     pub job_id: Option<String>,
+    /// A status other than the code's (only `STATION_NOT_FOUND` on a path naming no station).
+    pub status: Option<StatusCode>,
 }
 
 impl ApiError {
@@ -32,7 +34,15 @@ impl ApiError {
             request_id: request_id.0.clone(),
             retry_after_s: None,
             job_id: None,
+            status: None,
         }
+    }
+
+    /// Answers with `status` instead of the code's: a resource path naming nothing is 404
+    /// whatever the code's status is where a body names it.
+    pub fn status(mut self, status: StatusCode) -> ApiError {
+        self.status = Some(status);
+        self
     }
 
     pub fn fields(mut self, errors: Vec<FieldError>) -> ApiError {
@@ -91,8 +101,11 @@ impl IntoResponse for ApiError {
             .as_deref()
             .and_then(|id| HeaderValue::from_str(&format!("/v1/routes/{id}")).ok());
         problem.id = self.job_id.unwrap_or_default();
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = self.status.unwrap_or_else(|| {
+            StatusCode::from_u16(self.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        });
+        problem.status = status.as_u16();
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(s) = self.retry_after_s {

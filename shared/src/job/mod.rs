@@ -6,6 +6,8 @@ pub mod result;
 pub mod view;
 
 pub use crate::clock::{now_ms, now_us, rfc3339_ms};
-pub use request::{Coord, CoordError, Place, Profile, RouteRequest};
-pub use result::{FallbackEstimate, Outcome, ResolvedStop, RouteResult, Timings};
+pub use request::{Coord, CoordError, Place, Profile, RouteRequest, StationSearch};
+pub use result::{
+    Alternative, FallbackEstimate, Outcome, ResolvedStop, RouteResult, StationChoice, Timings,
+};
 pub use view::{JobRecord, JobState, JobView};

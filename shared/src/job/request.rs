@@ -50,12 +50,39 @@ impl Coord {
     }
 }
 
-/// One end or stop of a route: either coordinates, or an address the worker geocodes.
+/// One end or stop of a route: coordinates, an address the worker geocodes, a charging station
+/// of ours by id, or (as the destination only) the best of the nearest stations that match.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Place {
     Coords(Coord),
     Address { address: String },
+    Station { station_id: uuid::Uuid },
+    NearestStation { nearest_station: StationSearch },
+}
+
+/// What a `nearest_station` destination asks for: the `candidates` nearest stations (by straight
+/// line from the stop before it) within `radius_m` with a charger that meets every filter; the
+/// worker asks directions to each and answers the fastest, the others as alternatives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StationSearch {
+    pub radius_m: f64,
+    pub candidates: u32,
+    /// `dc`, `ac`, `dc_combo`, `dc_chademo`, `ac3` or `ac_slow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charger_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_kw: Option<f32>,
+    /// Only chargers free now.
+    #[serde(default)]
+    pub available: bool,
+}
+
+impl StationSearch {
+    pub const DEFAULT_RADIUS_M: f64 = 10_000.0;
+    pub const MAX_RADIUS_M: f64 = 50_000.0;
+    pub const DEFAULT_CANDIDATES: u32 = 3;
+    pub const MAX_CANDIDATES: u32 = 5;
 }
 
 /// The travel profile; `car` unless the client says otherwise.

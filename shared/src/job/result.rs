@@ -31,6 +31,32 @@ pub struct RouteResult {
     /// short-lived route cache) or `coalesced` (the call of an identical request in flight).
     #[serde(default = "cache_miss")]
     pub cache: String,
+    /// The charging station the route ends at, when the destination named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<StationChoice>,
+    /// For a `nearest_station` destination: the other candidates routed to, fastest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+/// A charging station a route goes to (our id: it survives the public data's reloads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StationChoice {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub address: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Great-circle distance from the stop before it, in metres (what ranked the candidates).
+    pub straight_m: f64,
+}
+
+/// Another station a `nearest_station` route could have ended at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Alternative {
+    pub station: StationChoice,
+    pub distance_m: f64,
+    pub duration_s: f64,
 }
 
 fn cache_miss() -> String {
@@ -57,6 +83,10 @@ pub struct FallbackEstimate {
     pub stops: Vec<ResolvedStop>,
     /// The provider whose failure this estimate stands in for.
     pub failed_provider: String,
+    /// The station the estimate ends at, when the destination named one (for
+    /// `nearest_station`, the nearest candidate by straight line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub station: Option<StationChoice>,
     /// One sentence per number above, saying where it came from.
     pub provenance: std::collections::BTreeMap<String, String>,
 }

@@ -98,5 +98,6 @@ pub fn engine(
         fallback: r.fallback_policy(),
         label: set.label,
         simulated: set.simulated,
+        stations: None,
     })
 }

@@ -52,9 +52,10 @@ impl Worker {
         // Geocoding asks our durable store first (when there is one), then the Redis cache and
         // the provider chain.
         let geo_pool = pg.clone();
-        let engine = engine::engine(&cfg, store.connection(), store.keys(), |inner| {
+        let mut engine = engine::engine(&cfg, store.connection(), store.keys(), |inner| {
             Arc::new(crate::steps::geocode::store::GeoStore::new(geo_pool, inner))
         })?;
+        engine.stations = pg.clone().map(crate::steps::stations::StationLookup::new);
         let dead_letters = DeadLetters::new(
             store.connection(),
             store.keys().clone(),

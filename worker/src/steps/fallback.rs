@@ -79,6 +79,7 @@ pub fn estimate(
         speed_kmh: policy.speed_kmh,
         stops: stops.to_vec(),
         failed_provider: failed_provider.to_string(),
+        station: None,
         provenance,
     }
 }
