@@ -1,12 +1,14 @@
 //! The call chain every external call goes through, in this order:
 //!
-//! **fleet-wide rate limit → circuit breaker → per-call timeout → retry** with jittered
-//! exponential backoff.
+//! **circuit breaker (admission) → fleet-wide rate limit → the call under the breaker with the
+//! per-call timeout → retry** with jittered exponential backoff.
 //!
+//! - the breaker ([`Breaker`]) is asked first and refuses at once while the provider is failing:
+//!   an open breaker never waits for, nor spends, a rate-limit slot;
 //! - the rate limit ([`RateLimiter`]) reserves the call's slot (waiting if the fleet is at the
 //!   provider's quota) — each attempt, retries included, spends one slot;
-//! - the breaker ([`Breaker`]) refuses at once while the provider is failing, and runs the call
-//!   with the per-call timeout inside it, so timeouts count;
+//! - the call runs under the breaker's permit with the per-call timeout inside, so timeouts
+//!   count;
 //! - the per-call timeout is `min(call timeout, time left before the job's deadline)`;
 //! - a retry happens only for a transient failure (timeout, connection error, 5xx, 429), only
 //!   while attempts are left, and only when the job's remaining time allows the next attempt to
@@ -77,6 +79,9 @@ impl Chain {
             if remaining <= min_call / 2 {
                 return Err(ProviderError::Timeout);
             }
+            // The breaker first: an open one answers at once, without waiting for a slot or
+            // spending one of the fleet's quota.
+            let permit = self.breaker.permit()?;
             self.limiter
                 .acquire(remaining.saturating_sub(min_call))
                 .await?;
@@ -87,7 +92,7 @@ impl Chain {
                 return Err(ProviderError::Timeout);
             }
             let started = Instant::now();
-            let result = self.breaker.call(timeout, op(timeout)).await;
+            let result = permit.run(timeout, op(timeout)).await;
             self.observe(operation, started, &result);
             let err = match result {
                 Ok(v) => return Ok(v),

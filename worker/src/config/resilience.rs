@@ -31,8 +31,8 @@ pub struct ResilienceArgs {
     #[arg(long, env = "ROUTEQ_ROUTER_RPS", default_value_t = 0.0)]
     pub router_rps: f64,
 
-    /// Consecutive transient failures (timeouts, connection errors, 5xx, 429) that open a
-    /// provider's circuit breaker in this process.
+    /// Consecutive provider failures (timeouts, connection errors, 5xx, 429, malformed 2xx
+    /// answers, 401/403) that open a provider's circuit breaker in this process.
     #[arg(long, env = "ROUTEQ_BREAKER_FAILURES", default_value_t = 5)]
     pub breaker_failures: u32,
 

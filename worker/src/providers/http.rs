@@ -83,6 +83,7 @@ pub fn status_failure(status: u16, retry_after: Option<Duration>, what: &str) ->
         429 => ProviderError::RateLimited { retry_after },
         502..=504 => ProviderError::Unavailable(format!("{what} answered HTTP {status}")),
         500..=599 => ProviderError::Server(format!("{what} answered HTTP {status}")),
+        401 | 403 => ProviderError::Unauthorized(format!("{what} answered HTTP {status}")),
         _ => ProviderError::Refused(format!("{what} answered HTTP {status}")),
     }
 }
