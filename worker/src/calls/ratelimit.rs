@@ -122,7 +122,10 @@ impl RateLimiter {
             "provider asked us to back off"
         );
         if self.interval_us == 0 {
-            let until = Instant::now() + d;
+            // The chain caps `d` (--retry-after-max-ms); never overflow an Instant regardless.
+            let Some(until) = Instant::now().checked_add(d) else {
+                return;
+            };
             let mut hold = self
                 .local_hold
                 .lock()

@@ -95,6 +95,11 @@ pub struct ResilienceArgs {
     /// Identical requests in flight anywhere in the fleet share one provider call.
     #[arg(long, env = "ROUTEQ_COALESCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub coalesce: bool,
+
+    /// The longest a provider's `Retry-After` holds calls back, ms: a larger value (a day, a
+    /// date next year, 2^63 seconds) is cut to this, so one answer cannot hold the fleet.
+    #[arg(long, env = "ROUTEQ_RETRY_AFTER_MAX_MS", default_value_t = 60_000)]
+    pub retry_after_max_ms: u64,
 }
 
 impl ResilienceArgs {
@@ -165,6 +170,9 @@ impl ResilienceArgs {
         }
         if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
             return Err("--retry-base-ms must be above 0 and at most --retry-max-ms".into());
+        }
+        if self.retry_after_max_ms == 0 || self.retry_after_max_ms > 86_400_000 {
+            return Err("--retry-after-max-ms must be between 1 and 86400000 (a day)".into());
         }
         if !self.fallback_detour_factor.is_finite()
             || !(1.0..=5.0).contains(&self.fallback_detour_factor)

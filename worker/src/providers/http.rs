@@ -68,13 +68,24 @@ pub fn transport(e: &reqwest::Error) -> ProviderError {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from APIs; it is ignored).
+/// `Retry-After` as delay-seconds or as an HTTP date (RFC 9110 §10.2.3); garbage, a negative
+/// number or a date in the past is no delay given (`None` or zero). Never panics: a huge number is
+/// a huge [`Duration`], which the call chain caps (`--retry-after-max-ms`).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() {
+        // More digits than u64 holds: as long as the longest delay we can express.
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// A non-2xx status that the adapter did not recognise as a domain answer.
@@ -85,5 +96,40 @@ pub fn status_failure(status: u16, retry_after: Option<Duration>, what: &str) ->
         500..=599 => ProviderError::Server(format!("{what} answered HTTP {status}")),
         401 | 403 => ProviderError::Unauthorized(format!("{what} answered HTTP {status}")),
         _ => ProviderError::Refused(format!("{what} answered HTTP {status}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(v: &str) -> Option<Duration> {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            reqwest::header::HeaderValue::from_str(v).expect("header"),
+        );
+        retry_after(&h)
+    }
+
+    #[test]
+    fn retry_after_never_panics_on_absurd_values() {
+        assert_eq!(header("2"), Some(Duration::from_secs(2)));
+        assert_eq!(header(" 86400 "), Some(Duration::from_secs(86_400)));
+        assert_eq!(
+            header("99999999999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(header("-5"), None);
+        assert_eq!(header("1.5"), None);
+        assert_eq!(header("soon"), None);
+        assert_eq!(header(""), None);
+        assert_eq!(
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+        let far = header("Fri, 31 Dec 9999 23:59:59 GMT").expect("a far date");
+        assert!(far > Duration::from_secs(86_400 * 365 * 7000), "{far:?}");
     }
 }
