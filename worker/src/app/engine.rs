@@ -74,7 +74,8 @@ pub fn engine(
             keys.clone(),
             Duration::from_secs(r.geocode_cache_ttl_s),
             r.coalesce,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
         set.label,
     ));
     // Cache and coalesce only calls that cost something: an in-process estimate is cheaper to
@@ -93,7 +94,8 @@ pub fn engine(
                 Duration::from_secs(r.route_cache_ttl_s)
             },
             r.coalesce && !in_process,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
     );
     Ok(Engine {
         resolver: front(resolver),

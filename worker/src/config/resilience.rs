@@ -100,6 +100,12 @@ pub struct ResilienceArgs {
     /// date next year, 2^63 seconds) is cut to this, so one answer cannot hold the fleet.
     #[arg(long, env = "ROUTEQ_RETRY_AFTER_MAX_MS", default_value_t = 60_000)]
     pub retry_after_max_ms: u64,
+
+    /// How long a "not found" geocode or a "no route" answer stays in the Redis cache, seconds
+    /// (at most the cache's own TTL; 0 = kept only for coalesced waiters): client-chosen
+    /// addresses that do not exist must not grow Redis for a month.
+    #[arg(long, env = "ROUTEQ_NEGATIVE_CACHE_TTL_S", default_value_t = 300)]
+    pub negative_cache_ttl_s: u64,
 }
 
 impl ResilienceArgs {
