@@ -395,3 +395,87 @@ async fn a_not_found_geocode_is_cached_briefly_and_a_found_one_for_long() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Provider answers are bounded and never redirected.
+
+/// A provider in front of the simulator that answers directions in a `mode` of its own:
+/// `redirect` (302 to the simulator's same URL) or `huge` (the simulator's answer padded with
+/// 20 MB of spaces: still valid JSON). Everything else is passed through.
+async fn misbehaving_router(sim: String, mode: &'static str) -> String {
+    use axum::http::{StatusCode as S, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    let handler = move |uri: Uri, headers: axum::http::HeaderMap| {
+        let sim = sim.clone();
+        async move {
+            let path = uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let url = format!("{sim}{path}");
+            if path.starts_with("/route/") && mode == "redirect" {
+                return Response::builder()
+                    .status(S::FOUND)
+                    .header(header::LOCATION, url)
+                    .body(axum::body::Body::empty())
+                    .expect("response");
+            }
+            let mut req = reqwest::Client::new().get(&url);
+            for name in [header::USER_AGENT, header::AUTHORIZATION] {
+                if let Some(v) = headers.get(&name) {
+                    req = req.header(name.as_str(), v.as_bytes());
+                }
+            }
+            let res = req.send().await.expect("simulator");
+            let status = res.status().as_u16();
+            let mut body = res.bytes().await.expect("body").to_vec();
+            if path.starts_with("/route/") && mode == "huge" {
+                body.extend(std::iter::repeat_n(b' ', 20 * 1024 * 1024));
+            }
+            (
+                S::from_u16(status).expect("status"),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_or_endless_provider_answer_is_refused_not_followed_or_read_whole() {
+    for mode in ["redirect", "huge"] {
+        let fleet = Fleet::start(SimArgs::instant()).await;
+        let url = misbehaving_router(fleet.sim.base_url(), mode).await;
+        let _w = routeq_testkit::worker::process(
+            &fleet.redis_url,
+            &fleet.prefix,
+            &url,
+            &["--consumer", mode, "--retry-attempts", "1"],
+            None,
+        );
+        let id = fleet.submit(&trip(0)).await;
+        let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{mode}: {v}");
+        assert_eq!(v["code"], "PROVIDER_ERROR", "{mode}: {v}");
+        let detail = v["detail"].as_str().unwrap_or("");
+        let expected = if mode == "redirect" {
+            "302"
+        } else {
+            "larger than"
+        };
+        assert!(detail.contains(expected), "{mode}: {v}");
+        assert_eq!(
+            fleet.sim.control().stats().providers.get(Provider::Osrm).ok,
+            u64::from(mode == "huge"),
+            "{mode}: the redirect was followed"
+        );
+    }
+}

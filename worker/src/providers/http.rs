@@ -13,8 +13,15 @@ pub fn client(user_agent: &str) -> Result<reqwest::Client, reqwest::Error> {
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
+        // A provider API does not redirect; a 3xx is an answer we refuse (never followed to
+        // wherever it points).
+        .redirect(reqwest::redirect::Policy::none())
         .build()
 }
+
+/// The largest provider answer read, bytes: an OSRM route with full geometry across the country
+/// is well under 1 MiB; an answer beyond this is refused as malformed, not read into memory.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// An answer read in full: status, `Retry-After`, body.
 #[derive(Debug)]
@@ -47,11 +54,29 @@ pub async fn send(
         .map_err(|e| transport(&e))?;
     let status = res.status().as_u16();
     let retry_after = retry_after(res.headers());
-    let body = res.bytes().await.map_err(|e| transport(&e))?;
+    let too_large = || {
+        ProviderError::Malformed(format!(
+            "the answer (HTTP {status}) is larger than {MAX_ANSWER_BYTES} bytes"
+        ))
+    };
+    if res
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut res = res;
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await.map_err(|e| transport(&e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer {
         status,
         retry_after,
-        body: body.to_vec(),
+        body,
     })
 }
 
