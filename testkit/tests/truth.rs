@@ -479,3 +479,47 @@ async fn a_redirecting_or_endless_provider_answer_is_refused_not_followed_or_rea
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// API key ids cannot collide.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_ids_are_128_bit_and_an_existing_id_is_never_replaced() {
+    let gw = TestGateway::start(|_| {}).await;
+    let keys = gw.api_keys();
+    let mut ids = std::collections::HashSet::new();
+    let mut first = None;
+    for i in 0..50 {
+        let (id, key) = keys.create("tenant-ids", 0, 0).await.expect("create");
+        assert!(
+            id.len() >= 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "id {id:?}: {} bits",
+            id.len() * 4
+        );
+        assert!(ids.insert(id.clone()));
+        if i == 0 {
+            first = Some((id, key));
+        }
+    }
+    let (id, key) = first.expect("a key");
+    // A create that drew an id already taken is refused: the index entry stays the first key's.
+    let taken = keys
+        .create_with_id(&id, "intruder", 0, 0)
+        .await
+        .expect("redis");
+    assert_eq!(taken, None, "an existing id was replaced");
+    let tenant = keys
+        .lookup(&key)
+        .await
+        .expect("lookup")
+        .expect("still valid");
+    assert_eq!(tenant.id, "tenant-ids");
+    assert!(keys.revoke(&id).await.expect("revoke"));
+    assert!(
+        keys.lookup(&key).await.expect("lookup").is_none(),
+        "revoked"
+    );
+    let listed = keys.list().await.expect("list");
+    assert_eq!(listed.len(), 49, "{listed:?}");
+    assert!(listed.iter().all(|k| k.tenant == "tenant-ids"));
+}
