@@ -1,0 +1,525 @@
+//! Answers that tell the truth and inputs that cannot hold the fleet (issue 13, second half):
+//! each test drives real processes — the gateway, `routeq-worker`, the provider simulator — or
+//! real Redis and PostgreSQL, and each failed on the code before its fix.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use routeq_sim::{FaultPatch, Provider, SimArgs};
+use routeq_testkit::{Fleet, TestGateway, coords, trip};
+use serde_json::{Value, json};
+
+fn osrm_requests(fleet: &Fleet) -> u64 {
+    fleet
+        .sim
+        .control()
+        .stats()
+        .providers
+        .get(Provider::Osrm)
+        .requests()
+}
+
+async fn post_json(gw: &TestGateway, body: &str) -> (StatusCode, Value) {
+    let res = gw
+        .http
+        .post(gw.url("/v1/routes"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("post");
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input is refused in bounded words.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_listed_up_to_a_cap_and_the_answer_says_it_was_cut() {
+    let gw = TestGateway::start(|_| {}).await;
+    let mut body = serde_json::Map::new();
+    body.insert("origin".into(), coords(37.5, 127.0));
+    body.insert("destination".into(), coords(37.55, 126.97));
+    for i in 0..1_500 {
+        body.insert(format!("k{i}"), json!(1));
+    }
+    let text = Value::Object(body).to_string();
+    assert!(text.len() < 16 * 1024, "{} bytes", text.len());
+    let (status, v) = post_json(&gw, &text).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let errors = v["errors"].as_array().expect("errors");
+    assert!(
+        errors.len() <= 21,
+        "{} error entries for one body",
+        errors.len()
+    );
+    let last = errors.last().expect("an entry");
+    assert_eq!(last["reason"], "truncated", "{last}");
+    assert!(
+        last["message"].as_str().unwrap_or("").contains("1480"),
+        "{last}"
+    );
+    let answer = v.to_string().len();
+    assert!(answer < 8 * 1024, "a {answer}-byte answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_format_characters_in_an_address_are_refused_with_the_field_named() {
+    let gw = TestGateway::start(|_| {}).await;
+    for c in [
+        '\u{202E}',
+        '\u{200B}',
+        '\u{200D}',
+        '\u{200F}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{E0041}',
+    ] {
+        let body = json!({
+            "origin": coords(37.5, 127.0),
+            "destination": {"address": format!("Seoul{c} Station")},
+        });
+        let (status, v) = post_json(&gw, &body.to_string()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "U+{:04X}: {v}",
+            c as u32
+        );
+        assert_eq!(v["errors"][0]["field"], "destination.address", "{v}");
+        assert_eq!(v["errors"][0]["reason"], "invalid_characters", "{v}");
+    }
+    // Korean, accents and ordinary punctuation stay fine.
+    let body = json!({"origin": coords(37.5, 127.0), "destination": {"address": "서울역, Café-1"}});
+    let (status, v) = post_json(&gw, &body.to_string()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The breaker: an open breaker answers at once, and a broken provider opens it.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_breaker_answers_at_once_without_waiting_for_or_spending_a_rate_limit_slot() {
+    let fleet = Fleet::start(SimArgs::instant()).await;
+    fleet
+        .sim
+        .control()
+        .set_faults(
+            Provider::Osrm,
+            FaultPatch {
+                down: Some(true),
+                ..FaultPatch::default()
+            },
+        )
+        .expect("down");
+    let _w = fleet.worker_process(
+        "open-fast",
+        &[
+            "--router-rps",
+            "1",
+            "--breaker-failures",
+            "1",
+            "--breaker-open-ms",
+            "60000",
+            "--retry-attempts",
+            "1",
+        ],
+    );
+    // One failure opens the breaker.
+    let id = fleet.submit(&trip(0)).await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(osrm_requests(&fleet), 1);
+
+    // At one call a second, four more jobs would wait up to four seconds for their slots.
+    let started = Instant::now();
+    let ids = fleet
+        .submit_all(&(1..5).map(trip).collect::<Vec<_>>())
+        .await;
+    for id in &ids {
+        let (status, v) = fleet.finished(id, Duration::from_secs(10)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("circuit breaker"),
+            "{v}"
+        );
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(900),
+        "open-breaker refusals took {took:?}: they waited for rate-limit slots"
+    );
+    assert_eq!(osrm_requests(&fleet), 1, "no call while open");
+    // No slot was reserved for them: the limiter's next free slot is not seconds ahead.
+    let mut conn = fleet.redis().await;
+    let tat: Option<u64> = redis::AsyncCommands::get(&mut conn, fleet.keys.rate_limit("osrm"))
+        .await
+        .expect("get");
+    let (secs, micros): (u64, u64) = redis::cmd("TIME")
+        .query_async(&mut conn)
+        .await
+        .expect("time");
+    let now_us = secs * 1_000_000 + micros;
+    let ahead = tat.unwrap_or(0).saturating_sub(now_us);
+    assert!(
+        ahead < 1_000_000,
+        "the limiter is booked {ahead} µs ahead: open-breaker refusals took slots"
+    );
+}
+
+async fn breaker_opens_on(fleet: &Fleet, worker_flags: &[&str], what: &str) {
+    let _w = fleet.worker_process(
+        "broken",
+        &[
+            &[
+                "--breaker-failures",
+                "2",
+                "--breaker-open-ms",
+                "60000",
+                "--retry-attempts",
+                "1",
+            ],
+            worker_flags,
+        ]
+        .concat(),
+    );
+    for i in 0..6 {
+        let id = fleet.submit(&trip(i)).await;
+        let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+        assert!(status.is_server_error(), "{what}: {v}");
+        assert_eq!(v["state"], "fallback", "{what}: {v}");
+        if i >= 2 {
+            assert!(
+                v["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("circuit breaker"),
+                "{what}, job {i}: {v}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_answering_malformed_200s_opens_the_breaker() {
+    let fleet = Fleet::start(SimArgs::instant()).await;
+    fleet
+        .sim
+        .control()
+        .set_faults(
+            Provider::Osrm,
+            FaultPatch {
+                malformed_rate: Some(1.0),
+                ..FaultPatch::default()
+            },
+        )
+        .expect("malformed");
+    breaker_opens_on(&fleet, &[], "malformed 200").await;
+    let osrm = *fleet.sim.control().stats().providers.get(Provider::Osrm);
+    assert_eq!(
+        osrm.malformed, 2,
+        "calls went on to a broken provider: {osrm:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_refusing_our_key_opens_the_breaker() {
+    let fleet = Fleet::start(SimArgs {
+        kakao_key: Some("the-right-key".into()),
+        ..SimArgs::instant()
+    })
+    .await;
+    breaker_opens_on(
+        &fleet,
+        &[
+            "--provider",
+            "simulator-kakao",
+            "--kakao-api-key",
+            "a-revoked-key",
+        ],
+        "401",
+    )
+    .await;
+    let kakao = *fleet
+        .sim
+        .control()
+        .stats()
+        .providers
+        .get(Provider::KakaoDirections);
+    assert_eq!(
+        kakao.unauthorized, 2,
+        "calls went on with a refused key: {kakao:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A provider's Retry-After is bounded.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_day_retry_after_holds_the_fleet_only_as_long_as_the_cap() {
+    let fleet = Fleet::start(SimArgs::instant()).await;
+    let control = fleet.sim.control();
+    control
+        .set_faults(
+            Provider::Osrm,
+            FaultPatch {
+                rate_429: Some(1.0),
+                retry_after_s: Some(86_400),
+                ..FaultPatch::default()
+            },
+        )
+        .expect("429");
+    let _w = fleet.worker_process(
+        "capped",
+        &[
+            "--router-rps",
+            "1000",
+            "--retry-attempts",
+            "1",
+            "--breaker-failures",
+            "100",
+            "--retry-after-max-ms",
+            "1000",
+        ],
+    );
+    let id = fleet.submit(&trip(0)).await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    control
+        .set_faults(Provider::Osrm, FaultPatch::healthy())
+        .expect("healthy");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let id = fleet.submit(&trip(1)).await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "still held by a day-long Retry-After: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_retry_after_neither_panics_nor_outlives_the_deadline() {
+    for rps in ["0", "1000"] {
+        let fleet = Fleet::start(SimArgs::instant()).await;
+        let control = fleet.sim.control();
+        control
+            .set_faults(
+                Provider::Osrm,
+                FaultPatch {
+                    rate_429: Some(1.0),
+                    retry_after_s: Some(u64::MAX / 2),
+                    ..FaultPatch::default()
+                },
+            )
+            .expect("429");
+        let mut w = fleet.worker_process(
+            "absurd",
+            &[
+                "--router-rps",
+                rps,
+                "--retry-attempts",
+                "3",
+                "--breaker-failures",
+                "100",
+            ],
+        );
+        for i in 0..3 {
+            let id = fleet
+                .submit(&json!({"origin": coords(37.50 + f64::from(i) * 0.001, 127.03), "destination": coords(37.55, 126.97), "deadline_ms": 2_000}))
+                .await;
+            let (status, v) = fleet.finished(&id, Duration::from_secs(4)).await;
+            assert_eq!(
+                status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "--router-rps {rps}, job {i}: {v}"
+            );
+        }
+        assert!(w.is_running(), "the worker died");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A "not found" is not remembered for a month.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_not_found_geocode_is_cached_briefly_and_a_found_one_for_long() {
+    let fleet = Fleet::start(SimArgs::instant()).await;
+    let _w = fleet.worker_process("negative", &[]);
+    let id = fleet
+        .submit(&json!({"origin": {"address": "Nowhere Street 4711, Atlantis"}, "destination": coords(37.5, 127.0)}))
+        .await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(v["code"], "ADDRESS_NOT_FOUND", "{status} {v}");
+    let id = fleet
+        .submit(
+            &json!({"origin": {"address": "Seoul Station"}, "destination": coords(37.5, 127.0)}),
+        )
+        .await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let mut conn = fleet.redis().await;
+    let pattern = format!("{}:cache:geo:*", fleet.prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut conn)
+        .await
+        .expect("keys");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let mut ttls = Vec::new();
+    for k in &keys {
+        let value: String = redis::AsyncCommands::get(&mut conn, k).await.expect("get");
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .expect("pttl");
+        ttls.push((value.contains("not_found"), ttl));
+    }
+    for (negative, ttl) in ttls {
+        if negative {
+            assert!(
+                (1..=300_000).contains(&ttl),
+                "a not-found answer is kept {ttl} ms"
+            );
+        } else {
+            assert!(ttl > 86_400_000, "a found address is kept only {ttl} ms");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider answers are bounded and never redirected.
+
+/// A provider in front of the simulator that answers directions in a `mode` of its own:
+/// `redirect` (302 to the simulator's same URL) or `huge` (the simulator's answer padded with
+/// 20 MB of spaces: still valid JSON). Everything else is passed through.
+async fn misbehaving_router(sim: String, mode: &'static str) -> String {
+    use axum::http::{StatusCode as S, Uri, header};
+    use axum::response::{IntoResponse, Response};
+    let handler = move |uri: Uri, headers: axum::http::HeaderMap| {
+        let sim = sim.clone();
+        async move {
+            let path = uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let url = format!("{sim}{path}");
+            if path.starts_with("/route/") && mode == "redirect" {
+                return Response::builder()
+                    .status(S::FOUND)
+                    .header(header::LOCATION, url)
+                    .body(axum::body::Body::empty())
+                    .expect("response");
+            }
+            let mut req = reqwest::Client::new().get(&url);
+            for name in [header::USER_AGENT, header::AUTHORIZATION] {
+                if let Some(v) = headers.get(&name) {
+                    req = req.header(name.as_str(), v.as_bytes());
+                }
+            }
+            let res = req.send().await.expect("simulator");
+            let status = res.status().as_u16();
+            let mut body = res.bytes().await.expect("body").to_vec();
+            if path.starts_with("/route/") && mode == "huge" {
+                body.extend(std::iter::repeat_n(b' ', 20 * 1024 * 1024));
+            }
+            (
+                S::from_u16(status).expect("status"),
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response()
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirecting_or_endless_provider_answer_is_refused_not_followed_or_read_whole() {
+    for mode in ["redirect", "huge"] {
+        let fleet = Fleet::start(SimArgs::instant()).await;
+        let url = misbehaving_router(fleet.sim.base_url(), mode).await;
+        let _w = routeq_testkit::worker::process(
+            &fleet.redis_url,
+            &fleet.prefix,
+            &url,
+            &["--consumer", mode, "--retry-attempts", "1"],
+            None,
+        );
+        let id = fleet.submit(&trip(0)).await;
+        let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{mode}: {v}");
+        assert_eq!(v["code"], "PROVIDER_ERROR", "{mode}: {v}");
+        let detail = v["detail"].as_str().unwrap_or("");
+        let expected = if mode == "redirect" {
+            "302"
+        } else {
+            "larger than"
+        };
+        assert!(detail.contains(expected), "{mode}: {v}");
+        assert_eq!(
+            fleet.sim.control().stats().providers.get(Provider::Osrm).ok,
+            u64::from(mode == "huge"),
+            "{mode}: the redirect was followed"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API key ids cannot collide.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_ids_are_128_bit_and_an_existing_id_is_never_replaced() {
+    let gw = TestGateway::start(|_| {}).await;
+    let keys = gw.api_keys();
+    let mut ids = std::collections::HashSet::new();
+    let mut first = None;
+    for i in 0..50 {
+        let (id, key) = keys.create("tenant-ids", 0, 0).await.expect("create");
+        assert!(
+            id.len() >= 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "id {id:?}: {} bits",
+            id.len() * 4
+        );
+        assert!(ids.insert(id.clone()));
+        if i == 0 {
+            first = Some((id, key));
+        }
+    }
+    let (id, key) = first.expect("a key");
+    // A create that drew an id already taken is refused: the index entry stays the first key's.
+    let taken = keys
+        .create_with_id(&id, "intruder", 0, 0)
+        .await
+        .expect("redis");
+    assert_eq!(taken, None, "an existing id was replaced");
+    let tenant = keys
+        .lookup(&key)
+        .await
+        .expect("lookup")
+        .expect("still valid");
+    assert_eq!(tenant.id, "tenant-ids");
+    assert!(keys.revoke(&id).await.expect("revoke"));
+    assert!(
+        keys.lookup(&key).await.expect("lookup").is_none(),
+        "revoked"
+    );
+    let listed = keys.list().await.expect("list");
+    assert_eq!(listed.len(), 49, "{listed:?}");
+    assert!(listed.iter().all(|k| k.tenant == "tenant-ids"));
+}
