@@ -238,6 +238,7 @@ impl JobStore {
             k.jobs_stream(),
             k.records_stream(),
             k.tenant_open_jobs(job.tenant),
+            k.deadlines(),
         ];
         if let Some(key) = job.idempotency_key {
             keys.push(k.idempotency(job.tenant, key));

@@ -1,6 +1,7 @@
 -- dead_replay.lua: put a dead letter back on the jobs stream under its job's id.
 --
 -- KEYS[1] dead-letter stream   KEYS[2] job hash   KEYS[3] jobs stream
+-- KEYS[4] the partition's deadlines (sorted set; sweep.lua ends the job if this attempt is lost too)
 -- ARGV[1] dead entry id   ARGV[2] now ms   ARGV[3] result TTL ms
 --
 -- The job gets a fresh deadline of its request's own `deadline_ms` from now (a replay is an
@@ -39,5 +40,6 @@ redis.call('HSET', KEYS[2], F.id, d[F.id], F.tenant, d[F.tenant], F.request_id, 
   F.request, d[F.request], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, d[F.submitted],
   F.deadline, dl, F.attempts, 0, F.entry, eid, F.idem, d[F.idem] or '')
 redis.call('PEXPIRE', KEYS[2], patience + tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[4], dl, d[F.id])
 redis.call('XDEL', KEYS[1], ARGV[1])
 return {1, eid}
