@@ -393,3 +393,62 @@ async fn a_sweep_racing_a_late_completion_leaves_exactly_one_terminal_state() {
     assert_eq!(fleet.pending_entries().await, 0);
     eprintln!("race: {stored} completions stored, {swept} swept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reclaimed_after_its_deadline_says_it_started() {
+    // The sweeper waits long: the reclaiming worker is the one that ends the job here.
+    let fleet = Fleet::start_with(SimArgs::instant(), |cfg| {
+        cfg.sweep_grace_ms = 60_000;
+    })
+    .await;
+    fleet
+        .sim
+        .control()
+        .set_faults(
+            Provider::Osrm,
+            FaultPatch {
+                latency_min_ms: Some(10_000),
+                latency_max_ms: Some(10_000),
+                ..FaultPatch::default()
+            },
+        )
+        .expect("hang");
+    let mut body = trip(6);
+    body["deadline_ms"] = json!(1_000);
+    let id = fleet.submit(&body).await;
+    let mut w = fleet.worker_process("first", &["--block-ms", "100"]);
+    started(&fleet, &id, 1).await;
+    w.kill();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let _second = fleet.worker_process(
+        "second",
+        &[
+            "--block-ms",
+            "100",
+            "--reclaim-idle-ms",
+            "3000",
+            "--reclaim-interval-ms",
+            "100",
+            "--job-budget-ms",
+            "1000",
+            "--call-timeout-ms",
+            "500",
+        ],
+    );
+    let (status, v) = fleet.finished(&id, Duration::from_secs(15)).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["state"], "expired", "{v}");
+    let detail = v["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("started")
+            && !detail.contains("could start")
+            && !detail.contains("never started"),
+        "{v}"
+    );
+    assert_eq!(
+        fleet.sim.control().stats().total,
+        1,
+        "the reclaim must not call the provider again"
+    );
+    assert_eq!(fleet.done_counts().get(&id).copied(), Some(1));
+}

@@ -312,6 +312,7 @@ impl JobStore {
         }
         let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
+        let lost = Outcome::detail(super::sweep::LOST_RECLAIMED);
         let mut inv = scripts().start.prepare_invoke();
         inv.key(k.jobs_stream()).key(k.records_stream());
         for e in entries {
@@ -323,7 +324,8 @@ impl JobStore {
             .arg(self.retention.result_ttl_ms)
             .arg(self.done_arg(k))
             .arg(json(&expired))
-            .arg(self.recording.flag());
+            .arg(self.recording.flag())
+            .arg(json(&lost));
         for e in entries {
             inv.arg(e.entry_id);
         }

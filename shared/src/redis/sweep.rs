@@ -22,6 +22,8 @@ const MAX_CALLS: usize = 50;
 pub const NEVER_STARTED: &str =
     "the deadline passed and the job never started: no worker took it in time";
 pub const LOST: &str = "the job started but no worker stored its outcome by the deadline (its worker stopped or lost Redis); it was ended at the deadline plus the grace";
+/// The detail of a job a worker reclaimed (its first worker died) after its deadline.
+pub const LOST_RECLAIMED: &str = "the job started, but its worker stopped before storing an outcome, and the deadline had passed when another worker took it over";
 pub const PARKED: &str = "the deadline passed while the job was parked in the dead-letter stream";
 
 /// Sweeps one fleet's partitions.

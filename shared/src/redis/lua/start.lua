@@ -4,15 +4,17 @@
 -- KEYS[2]     records stream
 -- KEYS[3..]   per entry, in pairs: the job hash, the tenant's open jobs (sorted set)
 -- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] consumer name   ARGV[4] record TTL ms
--- ARGV[5] "done": the command and channel (lib/finish.lua)   ARGV[6] expired outcome JSON   ARGV[7] "1" to record expiries
--- ARGV[8..]  stream entry ids, one per pair of KEYS[3..], in order
+-- ARGV[5] "done": the command and channel (lib/finish.lua)   ARGV[6] expired outcome JSON (never started)
+-- ARGV[7] "1" to record expiries   ARGV[8] expired outcome JSON (started before, then its worker was lost)
+-- ARGV[9..]  stream entry ids, one per pair of KEYS[3..], in order
 --
 -- Per job, in order:
 --   n >= 1  the job is now running; n is its delivery count (attempts), and `{n, w, t}` (delivery,
 --           consumer, now ms) is appended to the JSON list in the hash's history
 --   0       it had already ended (completed elsewhere or cancelled): entry acknowledged and deleted
 --   -1      its record is gone (TTL): entry acknowledged and deleted
---   -2      its deadline had passed: it is now `expired` (stored, published, acknowledged)
+--   -2      its deadline had passed: it is now `expired` (stored, published, acknowledged), with
+--           the detail of ARGV[8] when an earlier delivery had started it (a reclaim), else ARGV[6]
 --@include finish
 local out = {}
 local now = tonumber(ARGV[2])
@@ -21,7 +23,7 @@ local who = cjson.encode(ARGV[3])
 local jobs = (#KEYS - 2) / 2
 for i = 0, jobs - 1 do
   local key, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  local eid = ARGV[8 + i]
+  local eid = ARGV[9 + i]
   local job = redis.call('HMGET', key, F.state, F.deadline, F.id, F.attempts, F.history)
   local state = job[1]
   if not state then
@@ -33,7 +35,11 @@ for i = 0, jobs - 1 do
     redis.call('XDEL', KEYS[1], eid)
     out[#out + 1] = 0
   elseif now >= tonumber(job[2]) then
-    finish(key, open, KEYS[2], job[3], S.expired, C.JOB_EXPIRED, ARGV[6], ARGV[2], ARGV[4], ARGV[7],
+    local outcome = ARGV[6]
+    if state == S.running or (tonumber(job[4]) or 0) > 0 then
+      outcome = ARGV[8]
+    end
+    finish(key, open, KEYS[2], job[3], S.expired, C.JOB_EXPIRED, outcome, ARGV[2], ARGV[4], ARGV[7],
       {F.worker, ARGV[3]})
     redis.call('XACK', KEYS[1], ARGV[1], eid)
     redis.call('XDEL', KEYS[1], eid)
