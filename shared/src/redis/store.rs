@@ -307,8 +307,24 @@ impl JobStore {
         consumer: &str,
         now_ms: u64,
     ) -> Result<Vec<Started>, StoreError> {
+        Ok(self
+            .start_batch_timed(partition, entries, consumer, now_ms)
+            .await?
+            .0)
+    }
+
+    /// Like [`JobStore::start_batch`], also returning Redis' clock (epoch ms) when the batch
+    /// started: every deadline check is on that one clock, so a worker measures the time left to
+    /// a job's deadline from it, never from its own clock.
+    pub async fn start_batch_timed(
+        &self,
+        partition: &Keys,
+        entries: &[Delivered<'_>],
+        consumer: &str,
+        now_ms: u64,
+    ) -> Result<(Vec<Started>, u64), StoreError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), now_ms));
         }
         let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
@@ -330,7 +346,7 @@ impl JobStore {
             inv.arg(e.entry_id);
         }
         let mut conn = self.conn.clone();
-        Ok(Started::decode(
+        Ok(Started::decode_timed(
             inv.invoke_async(&mut conn).await?,
             entries.len(),
         )?)

@@ -26,12 +26,14 @@ if state and state ~= S.queued and state ~= S.running then
   redis.call('XDEL', KEYS[1], ARGV[1])
   return {0, state}
 end
-local now = tonumber(ARGV[2])
+-- Redis' clock (the one every deadline is on), not the operator's (ARGV[2] is unused).
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local patience = tonumber(d[F.deadline]) - tonumber(d[F.submitted])
 if patience < 1 then
   patience = 30000
 end
-local dl = now + patience
+local dl = string.format('%d', now + patience)
 local eid = redis.call('XADD', KEYS[3], '*', F.id, d[F.id], F.tenant, d[F.tenant],
   F.request_id, d[F.request_id], F.submitted, d[F.submitted], F.deadline, dl,
   F.request, d[F.request])
