@@ -217,26 +217,34 @@ async fn accept(
     let store = &app.store;
     let record = match (wait, watch) {
         // A new job: it is queued, and the armed wake-up covers everything since the submit.
-        (Some(w), Some(watch)) if !replayed => watch
+        // Once it exists, the answer names it: a failed re-read answers it as queued (202 with
+        // its Location), never an error a client would answer by submitting it again.
+        (Some(w), Some(watch)) if !replayed => match watch
             .until_done(
                 store,
                 &tenant.id,
-                Some(queued),
+                Some(queued.clone()),
                 Instant::now() + w,
                 &app.shutdown,
             )
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(request_id = %rid.0, job_id = %job_id, error = %e, "re-reading a created job failed during the wait; answering it as queued");
+                Some(queued)
+            }
+        },
         // A replay: the original job, waited for like a GET would.
         (Some(w), _) if replayed => app
             .waiters
             .wait(store, &tenant.id, &job_id, w, &app.shutdown)
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+            .map_err(|e| ApiError::queue_unavailable(rid, &e).job(&job_id))?,
         _ if replayed => store
             .get(&tenant.id, &job_id)
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+            .map_err(|e| ApiError::queue_unavailable(rid, &e).job(&job_id))?,
         // No wait asked, or every wait slot was taken: the job as it is now.
         _ => Some(queued),
     };
