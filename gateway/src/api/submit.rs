@@ -248,8 +248,21 @@ async fn accept(
         // No wait asked, or every wait slot was taken: the job as it is now.
         _ => Some(queued),
     };
-    // Only possible if the record expired between the script and the read.
-    let record = record.ok_or_else(|| ApiError::new(Code::JobNotFound, rid, "the job expired"))?;
+    // A replay whose job left Redis (its hash is kept as long as the key, so only if Redis lost
+    // it): the durable record answers; without one, the answer still names the original job.
+    let record = match record {
+        Some(r) => r,
+        None => super::jobs::from_history(app, &tenant.id, &job_id, rid)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::JobNotFound,
+                    rid,
+                    format!("this Idempotency-Key names job {job_id}, whose record is gone; do not resubmit it under a new key unless you mean a new job"),
+                )
+                .job(&job_id)
+            })?,
+    };
     if !replayed {
         tracing::info!(request_id = %rid.0, job_id = %job_id, "job accepted");
     }
