@@ -1,5 +1,6 @@
 //! Building and running the gateway: check the configuration, bind first (port 0 in tests), then
-//! serve until shutdown with the subscription, the queue sampler and the recorder watch beside it.
+//! serve until shutdown with the subscription, the queue sampler, the sweeper of overdue jobs and
+//! the recorder watch beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -152,6 +153,13 @@ impl Application {
             Duration::from_millis(state.cfg.sample_interval_ms),
             token.clone(),
         ));
+        let every = Duration::from_millis(state.cfg.sweep_interval_ms);
+        let sweeper = routeq_shared::redis::sweep::Sweeper::new(
+            state.store.clone(),
+            state.cfg.sweep_grace_ms,
+            every,
+        );
+        let sweeper = tokio::spawn(sweeper.run(every, token.clone().cancelled_owned()));
         let grace = Duration::from_millis(state.cfg.shutdown_grace_ms);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
         let signal_token = token.clone();
@@ -169,6 +177,7 @@ impl Application {
         token.cancel();
         let _ = subscriber.await;
         let _ = sampler.await;
+        let _ = sweeper.await;
         if let Some(t) = admin_task {
             let _ = t.await;
         }

@@ -214,6 +214,16 @@ pub struct GatewayConfig {
     /// How long in-flight requests may take to finish after SIGTERM, in ms.
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// How often the sweeper looks for jobs past their deadline plus the grace, in ms (one
+    /// gateway sweeps each round, under a lease in Redis).
+    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    pub sweep_interval_ms: u64,
+
+    /// How long past its deadline a job may stay unfinished before the sweeper ends it
+    /// `expired`, in ms (a live worker stores its outcome by the deadline).
+    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    pub sweep_grace_ms: u64,
 }
 
 impl GatewayConfig {
@@ -273,6 +283,9 @@ impl GatewayConfig {
             return Err(
                 "--submit-replicas-timeout-ms must be above 0 (WAIT 0 would block forever)".into(),
             );
+        }
+        if self.sweep_interval_ms < 50 {
+            return Err("--sweep-interval-ms must be at least 50".into());
         }
         if self.sample_interval_ms < 100 {
             return Err("--sample-interval-ms must be at least 100".into());

@@ -163,7 +163,7 @@ impl Code {
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
             Code::ProviderTimeout => "Route provider timed out",
-            Code::JobExpired => "Deadline passed before the job could run",
+            Code::JobExpired => "Deadline passed before the job could finish",
             Code::InternalError => "Internal error",
         }
     }

@@ -164,7 +164,7 @@ pub async fn cancel_job(
 }
 
 /// A job that left Redis (its TTL passed) is read from its durable record, with the same body.
-async fn from_history(
+pub(crate) async fn from_history(
     app: &AppState,
     tenant: &str,
     id: &str,

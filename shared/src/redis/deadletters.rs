@@ -126,6 +126,7 @@ impl DeadLetters {
             .key(k.dead_letters())
             .key(k.job(&letter.job_id))
             .key(k.jobs_stream())
+            .key(k.deadlines())
             .arg(&letter.dead_id)
             .arg(now_ms)
             .arg(self.result_ttl_ms)

@@ -228,6 +228,17 @@ impl Keys {
         format!("{}:open:{}", self.prefix, tenant)
     }
 
+    /// Every accepted job of this partition, scored by its deadline (epoch ms): the sweeper
+    /// (`lua/sweep.lua`) ends those still pending past their deadline plus the grace.
+    pub fn deadlines(&self) -> String {
+        format!("{}:deadlines", self.prefix)
+    }
+
+    /// The sweeper's lease on this partition: the one process that sweeps it this round.
+    pub fn sweep_lease(&self) -> String {
+        format!("{}:sweep", self.prefix)
+    }
+
     /// A tenant's request counter for one second.
     pub fn tenant_rate(&self, tenant: &str, unix_second: u64) -> String {
         format!("{}:rl:{}:{}", self.fleet(), tenant, unix_second)

@@ -17,6 +17,8 @@
 //! | `{p}:apikeys` | hash | key id → the SHA-256 its record is stored under |
 //! | `{p}:open:<tenant>` | sorted set | the tenant's unfinished jobs scored by deadline (its cap); left when the job ends, trimmed past the deadline |
 //! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
+//! | `{p}:deadlines` | sorted set | every accepted job's id scored by its deadline (ms); the sweeper ends what is still pending past deadline + grace |
+//! | `{p}:sweep` | string (PX) | the sweeper's lease on the partition for one round |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that
@@ -31,6 +33,7 @@ pub mod purge;
 pub mod record;
 pub mod scripts;
 pub mod store;
+pub mod sweep;
 
 pub use connect::{Conn, RedisArgs, RedisUrl};
 pub use keys::Keys;

@@ -238,6 +238,7 @@ impl JobStore {
             k.jobs_stream(),
             k.records_stream(),
             k.tenant_open_jobs(job.tenant),
+            k.deadlines(),
         ];
         if let Some(key) = job.idempotency_key {
             keys.push(k.idempotency(job.tenant, key));
@@ -306,11 +307,28 @@ impl JobStore {
         consumer: &str,
         now_ms: u64,
     ) -> Result<Vec<Started>, StoreError> {
+        Ok(self
+            .start_batch_timed(partition, entries, consumer, now_ms)
+            .await?
+            .0)
+    }
+
+    /// Like [`JobStore::start_batch`], also returning Redis' clock (epoch ms) when the batch
+    /// started: every deadline check is on that one clock, so a worker measures the time left to
+    /// a job's deadline from it, never from its own clock.
+    pub async fn start_batch_timed(
+        &self,
+        partition: &Keys,
+        entries: &[Delivered<'_>],
+        consumer: &str,
+        now_ms: u64,
+    ) -> Result<(Vec<Started>, u64), StoreError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), now_ms));
         }
         let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
+        let lost = Outcome::detail(super::sweep::LOST_RECLAIMED);
         let mut inv = scripts().start.prepare_invoke();
         inv.key(k.jobs_stream()).key(k.records_stream());
         for e in entries {
@@ -322,12 +340,13 @@ impl JobStore {
             .arg(self.retention.result_ttl_ms)
             .arg(self.done_arg(k))
             .arg(json(&expired))
-            .arg(self.recording.flag());
+            .arg(self.recording.flag())
+            .arg(json(&lost));
         for e in entries {
             inv.arg(e.entry_id);
         }
         let mut conn = self.conn.clone();
-        Ok(Started::decode(
+        Ok(Started::decode_timed(
             inv.invoke_async(&mut conn).await?,
             entries.len(),
         )?)
