@@ -629,3 +629,119 @@ async fn a_nul_in_a_provider_string_is_sanitised_and_an_unwritable_record_is_par
         .expect("id");
     assert_eq!(parked_id, events[3].id.to_string());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slow or idle clients cannot hold the gateway's sockets.
+
+async fn gateway_process(
+    extra: &[&str],
+) -> (
+    routeq_testkit::gateway::GatewayProcess,
+    String,
+    routeq_testkit::Prefix,
+) {
+    let prefix = routeq_testkit::Prefix::new("conn");
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        routeq_testkit::REDIS,
+        "--key-prefix",
+        &prefix,
+        "--records",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    let gw = routeq_testkit::gateway::GatewayProcess::start(&args);
+    let addr = gw.addr().await;
+    (gw, addr, prefix)
+}
+
+/// Whether the server closed `socket` within `within` (EOF or reset while we read).
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + within;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // e.g. a 408 answer before the close
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_and_an_idle_socket_are_closed_by_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (_gw, addr, _p) = gateway_process(&[]).await;
+    let started = Instant::now();
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // One more header line a second, never the blank line that ends the headers.
+    let dribble = tokio::spawn(async move {
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        slow
+    });
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(14)).await,
+        "a silent socket is still open after {:?}",
+        started.elapsed()
+    );
+    let mut slow = dribble.await.expect("dribble");
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(2)).await,
+        "a slowloris socket is still open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(16));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_max_connections_a_new_connection_waits_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_gw, addr, _p) = gateway_process(&["--max-connections", "2"]).await;
+    let a = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _b = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(800), c.read(&mut buf)).await;
+    assert!(early.is_err(), "a third connection was served: {early:?}");
+    drop(a);
+    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .expect("read");
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
