@@ -523,3 +523,225 @@ async fn api_key_ids_are_128_bit_and_an_existing_id_is_never_replaced() {
     assert_eq!(listed.len(), 49, "{listed:?}");
     assert!(listed.iter().all(|k| k.tenant == "tenant-ids"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// One bad record does not hold the recorder.
+
+fn record(state: &str, request: &str, outcome: &str) -> routeq_shared::redis::record::RecordEvent {
+    routeq_shared::redis::record::RecordEvent {
+        finished: true,
+        id: uuid::Uuid::now_v7(),
+        tenant: "default".into(),
+        request_id: "r-nul".into(),
+        idempotency_key: String::new(),
+        request: request.into(),
+        state: state.into(),
+        code: "ROUTE_OK".into(),
+        outcome: outcome.into(),
+        provider: String::new(),
+        attempts: 1,
+        worker: "w1".into(),
+        submitted_ms: 1_700_000_000_000,
+        deadline_ms: 1_700_000_030_000,
+        started_ms: 1_700_000_000_100,
+        finished_ms: 1_700_000_000_300,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_provider_string_is_sanitised_and_an_unwritable_record_is_parked_not_retried_forever()
+ {
+    let db = routeq_testkit::TestDb::create().await;
+    let pool = db.pool().await;
+    routeq_shared::db::migrate(&pool).await.expect("migrate");
+    let prefix = routeq_testkit::Prefix::new("nul");
+    let keys = routeq_shared::redis::Keys::new(&prefix).expect("keys");
+    let request = r#"{"origin":{"lat":1.0,"lon":2.0},"destination":{"lat":1.5,"lon":2.5},"waypoints":[],"profile":"car","deadline_ms":30000}"#;
+    let good = r#"{"detail":"","result":{"provider":"simulator"}}"#;
+    let nul = "{\"detail\":\"a\\u0000b\",\"result\":{\"provider\":\"sim\\u0000ulator\"}}";
+    let events = [
+        record("succeeded", request, good),
+        record("succeeded", request, nul),
+        record("succeeded", request, good),
+        record("succeeded", "{not json", good),
+        record("succeeded", request, good),
+    ];
+    let mut conn = routeq_testkit::redis::connect(routeq_testkit::REDIS).await;
+    for e in &events {
+        let _: String =
+            redis::AsyncCommands::xadd(&mut conn, keys.records_stream(), "*", &e.encode())
+                .await
+                .expect("xadd");
+    }
+    let _recorder = routeq_testkit::Proc::spawn(
+        std::process::Command::new(routeq_testkit::proc::bin("routeq-recorder"))
+            .args([
+                "--database-url",
+                &db.url(),
+                "--log-level",
+                "warn",
+                "run",
+                "--redis-url",
+                routeq_testkit::REDIS,
+                "--key-prefix",
+                &prefix,
+            ])
+            .stderr(std::process::Stdio::inherit()),
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut count = 0;
+    let mut backlog = u64::MAX;
+    while Instant::now() < until {
+        (count,) = sqlx::query_as::<_, (i64,)>("SELECT count(*) FROM jobs")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        backlog = redis::AsyncCommands::xlen(&mut conn, keys.records_stream())
+            .await
+            .expect("xlen");
+        if count == 4 && backlog == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (count, backlog),
+        (4, 0),
+        "rows written and records left after 10 s: one bad record held the batch"
+    );
+    let (provider, detail): (String, String) =
+        sqlx::query_as("SELECT provider, outcome->>'detail' FROM jobs WHERE id = $1")
+            .bind(events[1].id)
+            .fetch_one(&pool)
+            .await
+            .expect("the NUL record, sanitised");
+    assert_eq!(
+        (provider.as_str(), detail.as_str()),
+        ("sim\u{FFFD}ulator", "a\u{FFFD}b")
+    );
+    let parked: redis::streams::StreamRangeReply =
+        redis::AsyncCommands::xrange_all(&mut conn, keys.records_parked())
+            .await
+            .expect("xrange");
+    assert_eq!(parked.ids.len(), 1, "the unwritable record is parked");
+    let parked_id: String = parked.ids[0]
+        .get(routeq_shared::redis::record::f::ID)
+        .expect("id");
+    assert_eq!(parked_id, events[3].id.to_string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow or idle clients cannot hold the gateway's sockets.
+
+async fn gateway_process(
+    extra: &[&str],
+) -> (
+    routeq_testkit::gateway::GatewayProcess,
+    String,
+    routeq_testkit::Prefix,
+) {
+    let prefix = routeq_testkit::Prefix::new("conn");
+    let mut args = vec![
+        "--listen",
+        "127.0.0.1:0",
+        "--redis-url",
+        routeq_testkit::REDIS,
+        "--key-prefix",
+        &prefix,
+        "--records",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    let gw = routeq_testkit::gateway::GatewayProcess::start(&args);
+    let addr = gw.addr().await;
+    (gw, addr, prefix)
+}
+
+/// Whether the server closed `socket` within `within` (EOF or reset while we read).
+async fn closed_within(socket: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + within;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match tokio::time::timeout(left, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // e.g. a 408 answer before the close
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_and_an_idle_socket_are_closed_by_the_header_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let (_gw, addr, _p) = gateway_process(&[]).await;
+    let started = Instant::now();
+    let mut idle = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    // One more header line a second, never the blank line that ends the headers.
+    let dribble = tokio::spawn(async move {
+        for i in 0..30 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if slow
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        slow
+    });
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(14)).await,
+        "a silent socket is still open after {:?}",
+        started.elapsed()
+    );
+    let mut slow = dribble.await.expect("dribble");
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(2)).await,
+        "a slowloris socket is still open after {:?}",
+        started.elapsed()
+    );
+    assert!(started.elapsed() < Duration::from_secs(16));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_max_connections_a_new_connection_waits_until_one_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_gw, addr, _p) = gateway_process(&["--max-connections", "2"]).await;
+    let a = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let _b = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut c = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(800), c.read(&mut buf)).await;
+    assert!(early.is_err(), "a third connection was served: {early:?}");
+    drop(a);
+    let n = tokio::time::timeout(Duration::from_secs(3), c.read(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .expect("read");
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
