@@ -151,6 +151,7 @@ impl Application {
             state.store.clone(),
             state.queue.clone(),
             Duration::from_millis(state.cfg.sample_interval_ms),
+            state.cfg.admission_capacity_per_s,
             token.clone(),
         ));
         let every = Duration::from_millis(state.cfg.sweep_interval_ms);

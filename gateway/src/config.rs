@@ -132,6 +132,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_ADMISSION_MIN_BACKLOG", default_value_t = 100)]
     pub admission_min_backlog: u64,
 
+    /// Jobs per second the fleet is known to complete, for admission control while it has no
+    /// measured rate (fresh gateway, workers scaled to zero); 0 = none: then nothing is refused
+    /// until a rate has been measured.
+    #[arg(long, env = "ROUTEQ_ADMISSION_CAPACITY_PER_S", default_value_t = 0.0)]
+    pub admission_capacity_per_s: f64,
+
     #[command(flatten)]
     pub redis: RedisArgs,
 
@@ -311,6 +317,9 @@ impl GatewayConfig {
             return Err(
                 "--submit-replicas-timeout-ms must be above 0 (WAIT 0 would block forever)".into(),
             );
+        }
+        if !(self.admission_capacity_per_s >= 0.0 && self.admission_capacity_per_s.is_finite()) {
+            return Err("--admission-capacity-per-s must be a number of at least 0".into());
         }
         if self.sweep_interval_ms < 50 {
             return Err("--sweep-interval-ms must be at least 50".into());

@@ -147,3 +147,97 @@ async fn an_idempotent_replay_whose_job_redis_lost_answers_from_postgresql() {
     recorder.terminate();
     let _ = recorder.wait_exit(Duration::from_secs(10)).await;
 }
+
+/// Submits `n` trips with `deadline_ms`; the statuses, in order.
+async fn submit_many(gw: &TestGateway, n: u32, deadline_ms: u64) -> Vec<StatusCode> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut body = routeq_testkit::trip(i);
+        body["deadline_ms"] = serde_json::json!(deadline_ms);
+        out.push(gw.post(&body).await.status());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_never_refuses_on_a_rate_it_has_not_measured() {
+    // No worker has ever run (a fleet scaled to zero): the backlog passes the minimum, and the
+    // measured rate is zero.
+    let gw = TestGateway::start(|cfg| {
+        cfg.admission_min_backlog = 5;
+        cfg.sample_interval_ms = 100;
+    })
+    .await;
+    assert!(
+        submit_many(&gw, 10, 30_000)
+            .await
+            .iter()
+            .all(|s| *s == StatusCode::ACCEPTED)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let statuses = submit_many(&gw, 10, 30_000).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "refused with no rate to judge by: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_measured_rate_admission_judges_by_the_configured_capacity() {
+    let gw = TestGateway::start(|cfg| {
+        cfg.admission_min_backlog = 5;
+        cfg.sample_interval_ms = 100;
+        cfg.admission_capacity_per_s = 1.0;
+    })
+    .await;
+    assert!(
+        submit_many(&gw, 10, 30_000)
+            .await
+            .iter()
+            .all(|s| *s == StatusCode::ACCEPTED)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // 10 queued at 1 job/s: a 30 s job can start in time, a 2 s job cannot.
+    assert_eq!(submit_many(&gw, 1, 30_000).await, [StatusCode::ACCEPTED]);
+    assert_eq!(
+        submit_many(&gw, 1, 2_000).await,
+        [StatusCode::SERVICE_UNAVAILABLE]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_scaled_to_zero_is_judged_by_its_last_measured_rate() {
+    let fleet = routeq_testkit::Fleet::start_with(routeq_sim::SimArgs::instant(), |cfg| {
+        cfg.admission_min_backlog = 5;
+        cfg.sample_interval_ms = 100;
+    })
+    .await;
+    let worker = fleet.worker_in_process(|_| {}).await;
+    // The fleet completes a steady stream of jobs: the gateway measures its rate.
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    while t0.elapsed() < Duration::from_secs(2) {
+        ids.push(fleet.submit(&routeq_testkit::trip(ids.len() as u32)).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for id in &ids {
+        assert_eq!(
+            fleet.finished(id, Duration::from_secs(10)).await.0,
+            StatusCode::OK
+        );
+    }
+    // Scaled to zero: the backlog grows and nothing completes for a few seconds.
+    worker.cancel();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut statuses = Vec::new();
+    for i in 0..30u32 {
+        let mut body = routeq_testkit::trip(1_000 + i);
+        body["deadline_ms"] = serde_json::json!(60_000);
+        statuses.push(fleet.gateway.post(&body).await.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "refused while scaled to zero: {statuses:?}"
+    );
+}

@@ -551,3 +551,79 @@ async fn deadlines_are_judged_on_redis_clock_whatever_the_processes_clocks_say()
     .await;
     assert_eq!(s, Started::Expired, "worker behind");
 }
+
+fn epoch_ms(v: &Value, field: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v[field].as_str().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{field} of {v}: {e}"))
+        .timestamp_millis()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadline_plus_grace() {
+    const PHASE: Duration = Duration::from_secs(5);
+    let fleet = sweeping_fleet(SimArgs::default()).await;
+    let flags = ["--concurrency", "8", "--block-ms", "100"];
+    let mut ids = Vec::new();
+    let mut i = 0u32;
+    let mut submit_for = async |fleet: &Fleet, ids: &mut Vec<String>, d: Duration| {
+        let t0 = Instant::now();
+        while t0.elapsed() < d {
+            let mut body = trip(200 + i);
+            // Every third job is impatient: it cannot outlast the time with no worker.
+            body["deadline_ms"] = json!(if i.is_multiple_of(3) { 1_500 } else { 20_000 });
+            ids.push(fleet.submit(&body).await);
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // Scaled to zero: jobs come in, nobody reads them.
+    submit_for(&fleet, &mut ids, PHASE).await;
+    // Workers come back while jobs keep coming.
+    let mut workers = [
+        fleet.worker_process("back-1", &flags),
+        fleet.worker_process("back-2", &flags),
+    ];
+    submit_for(&fleet, &mut ids, PHASE).await;
+
+    let (mut expired, mut succeeded, mut worst_over_ms) = (0, 0, i64::MIN);
+    for id in &ids {
+        let (status, v) = fleet.finished(id, Duration::from_secs(30)).await;
+        assert_ne!(status, StatusCode::ACCEPTED, "{v}");
+        match v["state"].as_str() {
+            Some("succeeded") => succeeded += 1,
+            Some("expired") => expired += 1,
+            other => panic!("unexpected end {other:?}: {v}"),
+        }
+        // Ended by its deadline plus the grace (and one sweep round), on Redis' clock.
+        let over = epoch_ms(&v, "finished_at") - epoch_ms(&v, "deadline_at");
+        worst_over_ms = worst_over_ms.max(over);
+        assert!(
+            over <= GRACE_MS as i64 + 300,
+            "ended {over} ms past its deadline: {v}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = fleet.done_counts();
+    for id in &ids {
+        assert_eq!(
+            counts.get(id).copied(),
+            Some(1),
+            "job {id} ended {:?} times",
+            counts.get(id)
+        );
+    }
+    assert!(
+        expired > 0 && succeeded > 0,
+        "expired {expired}, succeeded {succeeded}"
+    );
+    assert_eq!(fleet.pending_entries().await, 0);
+    assert_eq!(stream_len(&fleet).await, 0);
+    eprintln!(
+        "soak: {} jobs, {succeeded} succeeded, {expired} expired, worst end {worst_over_ms} ms past the deadline (grace {GRACE_MS} ms)",
+        ids.len()
+    );
+    for w in &mut workers {
+        w.terminate();
+        assert!(w.wait_exit(Duration::from_secs(10)).await.success());
+    }
+}
