@@ -690,3 +690,62 @@ async fn invalid_configuration_is_refused_before_binding() {
     let err = Application::build(cfg).await.err().expect("refused");
     assert!(err.to_string().contains("default-deadline"), "{err}");
 }
+
+/// A finished job keeps the status of its code (502/503/504/410/422 included) but says it is final,
+/// in a header and in the body, and never carries `Retry-After`: generic retry-on-5xx middleware
+/// that honours either stops re-polling it. A pending job says the opposite.
+#[tokio::test]
+async fn finished_jobs_say_they_are_final_and_carry_no_retry_after() {
+    let app = spawn().await;
+    let (status, headers, v) = body(app.post(&good_body()).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["job-final"], "false");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(v["final"], false);
+    complete_next(&app, JobState::Succeeded, Code::RouteOk).await;
+    for (state, code) in [
+        (JobState::Fallback, Code::ProviderError),
+        (JobState::Fallback, Code::ProviderUnavailable),
+        (JobState::Fallback, Code::ProviderTimeout),
+        (JobState::Failed, Code::NoRoute),
+        (JobState::Expired, Code::JobExpired),
+    ] {
+        let (_, _, v) = body(app.post(&good_body()).await).await;
+        let id = v["id"].as_str().expect("id").to_string();
+        complete_next(&app, state, code).await;
+        for url in [
+            format!("/v1/routes/{id}"),
+            format!("/v1/routes/{id}?wait=1"),
+        ] {
+            let (status, headers, v) =
+                body(app.http.get(app.url(&url)).send().await.expect("get")).await;
+            assert_eq!(status.as_u16(), code.http_status(), "{code}");
+            assert!(
+                headers.get("retry-after").is_none(),
+                "{code}: a final answer carries Retry-After: {headers:?}"
+            );
+            assert_eq!(headers["job-final"], "true", "{code}");
+            assert_eq!(v["final"], true, "{code}: {v}");
+        }
+    }
+    // A cancelled job (410) is final too.
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    app.http
+        .delete(app.url(&format!("/v1/routes/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    let (status, headers, v) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(headers.get("retry-after").is_none());
+    assert_eq!(headers["job-final"], "true");
+    assert_eq!(v["final"], true);
+}

@@ -94,6 +94,15 @@ pub fn responses(codes: &[Code], no_content: Option<&str>) -> BTreeMap<String, R
                     .build(),
             );
         }
+        if jobs {
+            response = response.header(
+                "Job-Final",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(["true", "false"])))
+                    .description(Some("On a job: `true` once it has ended (the answer will not change, whatever its status; no `Retry-After`), `false` while it is queued or running"))
+                    .build(),
+            );
+        }
         if status == 202 || status == 429 || status == 503 {
             response = response.header(
                 "Retry-After",

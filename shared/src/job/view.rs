@@ -64,6 +64,10 @@ pub struct JobView {
     pub request_id: String,
     pub id: String,
     pub state: JobState,
+    /// True once the job has ended (any state but `queued` and `running`): the answer will not
+    /// change, whatever its status; polling again is pointless. Also sent as `Job-Final`.
+    #[serde(rename = "final", default)]
+    pub is_final: bool,
     pub submitted_at: String,
     pub deadline_at: String,
     pub started_at: String,
@@ -123,6 +127,7 @@ impl JobRecord {
             request_id: self.request_id.clone(),
             id: self.id.clone(),
             state: self.state,
+            is_final: self.state.is_terminal(),
             submitted_at: rfc3339_ms(self.submitted_ms),
             deadline_at: rfc3339_ms(self.deadline_ms),
             started_at: rfc3339_ms(self.started_ms),
