@@ -52,6 +52,8 @@ pub fn engine(
             call_timeout,
         ))
     };
+    super::metrics::register_provider(set.geocoder.name(), "geocode");
+    super::metrics::register_provider(set.directions.name(), "route");
     let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
     let route_chain = chain(set.directions.name(), r.router_rps);
     tracing::info!(

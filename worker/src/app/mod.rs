@@ -3,6 +3,7 @@
 //! grace.
 
 pub mod engine;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ impl Worker {
             },
         );
         let pg = cfg.db.pool().transpose().context("database URL")?;
+        routeq_shared::telemetry::metrics_handle();
+        metrics::register_worker_metrics(pg.is_some() && cfg.recorder);
         if cfg.migrate {
             let pool = pg.as_ref().context("--migrate needs --database-url")?;
             routeq_shared::db::migrate(pool)

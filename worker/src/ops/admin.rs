@@ -19,7 +19,7 @@ pub async fn serve(listener: TcpListener, shutdown: CancellationToken) {
                             axum::http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4",
                         )],
-                        h.render(),
+                        routeq_shared::telemetry::render_metrics(&h),
                     )
                 }
             }),
