@@ -71,10 +71,10 @@ pub async fn method_not_allowed(Extension(rid): Extension<RequestId>) -> ApiErro
 }
 
 /// `GET /openapi.json`: the API description.
-pub async fn openapi_json() -> impl IntoResponse {
+pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::api::openapi::json(),
+        crate::api::openapi::json_for(&crate::api::openapi_finish::DocSettings::of(&app.cfg)),
     )
 }
 
