@@ -69,6 +69,10 @@ impl Worker {
         let metrics_listener = TcpListener::bind(cfg.metrics_listen)
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let readers = Arc::new(crate::job::heartbeat::ReaderHealth::new(
+            store.keys().all().iter().map(|k| k.jobs_stream()),
+            Duration::from_millis(cfg.reader_stale_ms),
+        ));
         let ctx = Arc::new(Ctx {
             completer: crate::job::completer::Completer::spawn(store.clone()),
             store,
@@ -80,6 +84,7 @@ impl Worker {
             tracker: tokio_util::task::TaskTracker::new(),
             settings,
             in_flight: Default::default(),
+            readers,
         });
         Ok(Worker {
             ctx,
@@ -103,9 +108,10 @@ impl Worker {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = CancellationToken::new();
-        let admin_task = tokio::spawn(crate::ops::admin::serve(
+        let admin_task = tokio::spawn(crate::ops::admin::serve_with_health(
             self.metrics_listener,
             token.clone(),
+            Some(self.ctx.readers.clone()),
         ));
 
         let keys = self.ctx.store.keys().clone();
