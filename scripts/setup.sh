@@ -102,6 +102,17 @@ if ! python3 -c 'import kubernetes_validate, jsonschema, sys; from importlib.met
   pip_user "kubernetes-validate==1.37.0" "jsonschema>=4.23"
 fi
 
+# --- The generated API client (testkit/tests/client/) -------------------------------------------
+# openapi-python-client (PyPI) generates a typed Python client from docs/openapi.json; the test
+# builds it and calls a live gateway with it. It lives in its own venv (ROUTEQ_CLIENT_VENV,
+# default .venv-client at the repository root) so nothing is installed into the system Python.
+client_venv="${ROUTEQ_CLIENT_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-client}"
+if ! "$client_venv/bin/openapi-python-client" --version >/dev/null 2>&1; then
+  log "installing openapi-python-client into $client_venv"
+  python3 -m venv "$client_venv" || { apt_install python3-venv && python3 -m venv "$client_venv"; }
+  "$client_venv/bin/pip" install --quiet "openapi-python-client==0.29.1"
+fi
+
 # --- cargo-nextest (optional: the test script falls back to cargo test) ------------------------
 if ! cargo nextest --version >/dev/null 2>&1; then
   log "cargo-nextest not found; tests will run with cargo test"

@@ -87,13 +87,15 @@ impl Application {
                 "AUTH IS OFF (--auth open): every request acts as the default tenant. Never expose this gateway; use --auth keys in production."
             );
         }
+        let metrics = routeq_shared::telemetry::metrics_handle();
+        crate::ops::metrics::register_gateway_metrics();
         let state = AppState::new(Inner {
             store,
             db,
             waiters: Waiters::new(cfg.max_waiters),
             limits: cfg.limits(),
             cfg,
-            metrics: routeq_shared::telemetry::metrics_handle(),
+            metrics,
             shutdown: CancellationToken::new(),
             queue: std::sync::Arc::new(QueueView::default()),
             replicated,

@@ -1,5 +1,5 @@
-//! The submit body: its wire schema (what the API description shows) and its parser, which turns
-//! it once, at the edge, into a [`RouteRequest`].
+//! The submit body's parser, which turns it once, at the edge, into a [`RouteRequest`] (whose
+//! schema is also what the API description shows for the body: one type for both).
 //!
 //! The body is read as a JSON value and walked field by field, so one answer lists *every* field at
 //! fault (with a JSON path and a stable reason), not only the first one serde tripped on.
@@ -9,55 +9,6 @@ use routeq_shared::problem::FieldError;
 use serde_json::{Map, Value};
 
 pub use crate::config::Limits;
-
-/// A place in a request: coordinates, an address the worker geocodes, a station of ours, or (as
-/// the destination) the nearest matching station.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum PlaceIn {
-    Coords(CoordIn),
-    Address(AddressIn),
-    Station(super::stations::place::StationIn),
-    NearestStation(super::stations::place::NearestStationIn),
-}
-
-/// Coordinates in decimal degrees (WGS 84).
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CoordIn {
-    #[schema(minimum = -90.0, maximum = 90.0)]
-    lat: f64,
-    #[schema(minimum = -180.0, maximum = 180.0)]
-    lon: f64,
-}
-
-/// An address; spaces are collapsed and it is trimmed before use.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AddressIn {
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    address: String,
-}
-
-/// A route job. Unknown fields are refused.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct SubmitRoute {
-    origin: PlaceIn,
-    destination: PlaceIn,
-    /// At most `--max-waypoints` (5 by default).
-    #[schema(max_items = 5)]
-    waypoints: Option<Vec<PlaceIn>>,
-    /// `car` unless given.
-    profile: Option<Profile>,
-    /// The client's patience in ms (500 to 600000 by default; 30000 unless given).
-    #[schema(minimum = 500, maximum = 600_000)]
-    deadline_ms: Option<u64>,
-}
 
 const TOP_FIELDS: &[&str] = &[
     "origin",

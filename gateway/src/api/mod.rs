@@ -5,5 +5,6 @@
 pub mod body;
 pub mod jobs;
 pub mod openapi;
+pub mod openapi_finish;
 pub mod stations;
 pub mod submit;

@@ -100,7 +100,7 @@ impl FromRequest<AppState> for Submission {
     tag = "routes",
     summary = "Submit a route job",
     description = "Validates and enqueues a route job and answers 202 with its Location. With `Prefer: wait=N` the request is held up to N seconds and answers with the finished job. A retry with the same `Idempotency-Key` and request returns the original job.",
-    request_body(content = super::body::SubmitRoute, content_type = "application/json"),
+    request_body(content = routeq_shared::job::RouteRequest, content_type = "application/json"),
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "1-255 visible ASCII characters; a retry with the same key and request returns the same job"),
         ("Prefer" = Option<String>, Header, description = "`wait=N` (RFC 7240): hold the request up to N seconds for the result"),

@@ -10,6 +10,8 @@ pub mod providers;
 pub mod queue;
 pub mod recorder;
 pub mod redis;
+pub mod sim;
+pub mod startup;
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,8 @@ pub fn all() -> impl Iterator<Item = &'static Metric> {
         .chain(providers::ALL)
         .chain(recorder::ALL)
         .chain(redis::ALL)
+        .chain(startup::ALL)
+        .chain(sim::ALL)
         .copied()
 }
 

@@ -55,6 +55,8 @@ pub fn engine(
             .with_retry_after_max(Duration::from_millis(r.retry_after_max_ms)),
         )
     };
+    super::metrics::register_provider(set.geocoder.name(), "geocode");
+    super::metrics::register_provider(set.directions.name(), "route");
     let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
     let route_chain = chain(set.directions.name(), r.router_rps);
     tracing::info!(

@@ -3,6 +3,7 @@
 //! grace.
 
 pub mod engine;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ impl Worker {
             },
         );
         let pg = cfg.db.pool().transpose().context("database URL")?;
+        routeq_shared::telemetry::metrics_handle();
+        metrics::register_worker_metrics(pg.is_some() && cfg.recorder);
         if cfg.migrate {
             let pool = pg.as_ref().context("--migrate needs --database-url")?;
             routeq_shared::db::migrate(pool)
@@ -71,6 +74,10 @@ impl Worker {
         let metrics_listener = TcpListener::bind(cfg.metrics_listen)
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let readers = Arc::new(crate::job::heartbeat::ReaderHealth::new(
+            store.keys().all().iter().map(|k| k.jobs_stream()),
+            Duration::from_millis(cfg.reader_stale_ms),
+        ));
         let ctx = Arc::new(Ctx {
             completer: crate::job::completer::Completer::spawn(store.clone()),
             store,
@@ -82,6 +89,7 @@ impl Worker {
             tracker: tokio_util::task::TaskTracker::new(),
             settings,
             in_flight: Default::default(),
+            readers,
         });
         Ok(Worker {
             ctx,
@@ -105,9 +113,10 @@ impl Worker {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = CancellationToken::new();
-        let admin_task = tokio::spawn(crate::ops::admin::serve(
+        let admin_task = tokio::spawn(crate::ops::admin::serve_with_health(
             self.metrics_listener,
             token.clone(),
+            Some(self.ctx.readers.clone()),
         ));
 
         let keys = self.ctx.store.keys().clone();

@@ -50,6 +50,9 @@ enum Command {
         /// Apply migrations before draining.
         #[arg(long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
         migrate: bool,
+        /// Address of the recorder's own /metrics and /healthz (port 0 picks a free port).
+        #[arg(long, env = "ROUTEQ_METRICS_LISTEN", default_value = "127.0.0.1:9093")]
+        metrics_listen: std::net::SocketAddr,
     },
 }
 
@@ -83,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             reclaim_idle_ms,
             consumer,
             migrate,
+            metrics_listen,
         } => {
             if batch == 0 || block_ms == 0 || reclaim_idle_ms <= block_ms {
                 anyhow::bail!(
@@ -94,6 +98,12 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .context("applying migrations")?;
             }
+            routeq_shared::telemetry::metrics_handle();
+            routeq_shared::metrics::startup::start("recorder");
+            routeq_worker::app::metrics::register_recorder_metrics();
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .with_context(|| format!("binding {metrics_listen}"))?;
             let keys = redis.keys()?;
             let settings = redis.settings(Timeouts::WORKER);
             let conn = redis.connection(&settings, "recorder")?;
@@ -111,7 +121,11 @@ async fn main() -> anyhow::Result<()> {
                 reclaim_idle_ms,
                 consumer,
             };
-            tracing::info!(consumer = %cfg.consumer, "recorder started");
+            tracing::info!(consumer = %cfg.consumer, metrics = %metrics_listen, "recorder started");
+            let admin = tokio::spawn(routeq_worker::ops::admin::serve(
+                metrics_listener,
+                token.clone(),
+            ));
             let tasks: Vec<_> = keys
                 .all()
                 .into_iter()
@@ -131,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             for t in tasks {
                 let _ = t.await;
             }
+            let _ = admin.await;
             tracing::info!("recorder stopped");
             Ok(())
         }

@@ -73,6 +73,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_BLOCK_MS", default_value_t = 1000)]
     pub block_ms: u64,
 
+    /// `/healthz` answers 503 when a job reader has made no step for this long, in ms (it beats
+    /// after every read, error or pause, and while it waits for free permits; a read lasts at
+    /// most --block-ms plus the Redis response timeout), so a liveness probe restarts a worker
+    /// whose reader is stuck. Above --block-ms.
+    #[arg(long, env = "ROUTEQ_READER_STALE_MS", default_value_t = 30_000)]
+    pub reader_stale_ms: u64,
+
     /// The most a worker spends on one job, in ms (the client's deadline may cut it shorter).
     #[arg(long, env = "ROUTEQ_JOB_BUDGET_MS", default_value_t = 10_000)]
     pub job_budget_ms: u64,
@@ -166,6 +173,12 @@ impl WorkerConfig {
         }
         if self.block_ms == 0 {
             return Err("--block-ms must be above 0".into());
+        }
+        if self.reader_stale_ms <= self.block_ms {
+            return Err(format!(
+                "--reader-stale-ms ({}) must be above --block-ms ({}): an idle read blocks that long",
+                self.reader_stale_ms, self.block_ms
+            ));
         }
         if self.call_timeout_ms == 0 {
             return Err("--call-timeout-ms must be above 0".into());

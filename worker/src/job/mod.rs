@@ -2,6 +2,7 @@
 //! and completed in batches ([`completer`]).
 
 pub mod completer;
+pub mod heartbeat;
 pub mod reader;
 pub mod run;
 
@@ -31,6 +32,8 @@ pub struct Ctx {
     /// The stream entries this process works on now, with their partition (touched so they
     /// are not reclaimed; skipped when our own pending entries are read again).
     pub in_flight: Arc<Mutex<HashMap<String, u16>>>,
+    /// The readers' last beats (what `/healthz` checks).
+    pub readers: Arc<heartbeat::ReaderHealth>,
 }
 
 /// Removes an entry from the in-flight set when dropped.

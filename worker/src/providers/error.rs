@@ -96,6 +96,20 @@ impl ProviderError {
         )
     }
 
+    /// Every value [`ProviderError::label`] can take, for the series registered at start-up.
+    pub const LABELS: &'static [&'static str] = &[
+        "not_found",
+        "no_route",
+        "timeout",
+        "unavailable",
+        "rate_limited",
+        "server_error",
+        "malformed",
+        "refused",
+        "circuit_open",
+        "throttled",
+    ];
+
     /// A bounded label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
