@@ -57,6 +57,10 @@ pub struct SubmitRoute {
     /// The client's patience in ms (500 to 600000 by default; 30000 unless given).
     #[schema(minimum = 500, maximum = 600_000)]
     deadline_ms: Option<u64>,
+    /// The webhook endpoints told when the job ends: absent, every endpoint of the tenant;
+    /// `[]`, none; otherwise these endpoint ids.
+    #[schema(max_items = 20)]
+    webhooks: Option<Vec<String>>,
 }
 
 const TOP_FIELDS: &[&str] = &[
@@ -65,6 +69,8 @@ const TOP_FIELDS: &[&str] = &[
     "waypoints",
     "profile",
     "deadline_ms",
+    // Checked by api/webhooks.rs (`selection`), not part of the route request.
+    "webhooks",
 ];
 
 /// Validates a parsed JSON body into a route request, or every field error found.

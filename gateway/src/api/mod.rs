@@ -7,3 +7,4 @@ pub mod jobs;
 pub mod openapi;
 pub mod stations;
 pub mod submit;
+pub mod webhooks;

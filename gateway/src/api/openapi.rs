@@ -23,6 +23,7 @@ use super::body::{AddressIn, CoordIn, PlaceIn, SubmitRoute};
 use super::stations::favourites::{FavouriteList, FavouriteView};
 use super::stations::place::{NearestFilters, NearestStationIn, StationIn};
 use super::stations::{StationList, StationView};
+use super::webhooks::{NewWebhook, WebhookList, WebhookSecret, WebhookView};
 
 /// Codes answered with the job itself (its body is a [`JobView`]); every other code is a
 /// [`Problem`].
@@ -163,13 +164,15 @@ impl Modify for Security {
     paths(
         super::submit::submit, super::jobs::get_job, super::jobs::cancel_job,
         super::stations::list, super::stations::one, super::stations::favourites::list,
-        super::stations::favourites::put, super::stations::favourites::delete
+        super::stations::favourites::put, super::stations::favourites::delete,
+        super::webhooks::create, super::webhooks::list, super::webhooks::one,
+        super::webhooks::delete, super::webhooks::rotate, super::webhooks::enable
     ),
     components(schemas(
         SubmitRoute, PlaceIn, CoordIn, AddressIn, JobView, Problem, FieldError, Code, JobState,
         Profile, Coord, RouteResult, ResolvedStop, Timings, Health, StationIn, NearestStationIn,
         NearestFilters, StationChoice, Alternative, StationView, StationList, FavouriteView,
-        FavouriteList
+        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),

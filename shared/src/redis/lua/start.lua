@@ -3,6 +3,7 @@
 -- KEYS[1]     jobs stream
 -- KEYS[2]     records stream
 -- KEYS[3..]   per entry, in pairs: the job hash, the tenant's open jobs (sorted set)
+-- KEYS[#KEYS] the webhook outbox {p}:notify (lib/finish.lua)
 -- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] consumer name   ARGV[4] record TTL ms
 -- ARGV[5] "done": the command and channel (lib/finish.lua)   ARGV[6] expired outcome JSON   ARGV[7] "1" to record expiries
 -- ARGV[8..]  stream entry ids, one per pair of KEYS[3..], in order
@@ -18,7 +19,7 @@ local out = {}
 local now = tonumber(ARGV[2])
 -- One delivery's entry of the history, appended to the JSON text without decoding it.
 local who = cjson.encode(ARGV[3])
-local jobs = (#KEYS - 2) / 2
+local jobs = (#KEYS - 3) / 2
 for i = 0, jobs - 1 do
   local key, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local eid = ARGV[8 + i]
