@@ -540,3 +540,65 @@ async fn deliveries_refuse_a_private_address_after_rebinding_and_do_not_follow_r
     let stats = rx.stats();
     assert_eq!(stats.accepted, 0, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_past_the_threshold_is_disabled_and_says_so() {
+    let fleet = fleet(SimArgs::instant()).await;
+    let _w = fleet.worker_in_process(|_| {}).await;
+    let rx = receiver().await;
+    let (ep, _) = register(&fleet, &rx.url("/hook"), Some(&rx)).await;
+    rx.set_mode(Mode {
+        status: Some(500),
+        ..Mode::default()
+    });
+    let _n = notifier_proc(
+        &fleet,
+        &[
+            "--schedule",
+            "0,300ms,300ms,300ms,300ms,300ms,300ms,300ms",
+            "--disable-after-s",
+            "1",
+            "--breaker-failures",
+            "1000",
+        ],
+    );
+    for i in 0..5 {
+        submit(&fleet, &trip(i)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut view = Value::Null;
+    while Instant::now() < until {
+        view = fleet
+            .http
+            .get(fleet.url(&format!("/v1/webhooks/{ep}")))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        if view["disabled"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(view["disabled"], true, "{view}");
+    assert!(
+        view["consecutive_failures"].as_u64().unwrap_or(0) >= 2,
+        "{view}"
+    );
+    // Re-enabled through the API, it gets the replayed dead letters.
+    rx.set_mode(Mode::default());
+    let res = fleet
+        .http
+        .post(fleet.url(&format!("/v1/webhooks/{ep}/enable")))
+        .send()
+        .await
+        .expect("enable");
+    assert_eq!(res.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (ok, _) = notifier::dead_cli(&fleet.redis_url, &fleet.prefix, &["replay", "--all"]);
+    assert!(ok);
+    let stats = accepted(&rx, 5, Duration::from_secs(10)).await;
+    assert_eq!(stats.unique, 5, "{stats:?}");
+}
