@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use routeq_shared::Code;
 use routeq_shared::metrics::http as m;
 
-use crate::api::{jobs, stations, submit, webhooks};
+use crate::api::{events, jobs, stations, submit, webhooks};
 use crate::auth::{Authenticator, authenticate};
 use crate::http::{ApiError, RequestId};
 use crate::ops;
@@ -49,6 +49,7 @@ pub fn api_router(state: AppState, auth: Authenticator, with_ops: bool) -> Route
             "/v1/users/{user_id}/favourites/{station_id}",
             axum::routing::put(stations::favourites::put).delete(stations::favourites::delete),
         )
+        .route("/v1/routes/{id}/events", get(events::events))
         .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
         .route(
             "/v1/webhooks/{id}",

@@ -166,7 +166,8 @@ impl Modify for Security {
         super::stations::list, super::stations::one, super::stations::favourites::list,
         super::stations::favourites::put, super::stations::favourites::delete,
         super::webhooks::create, super::webhooks::list, super::webhooks::one,
-        super::webhooks::delete, super::webhooks::rotate, super::webhooks::enable
+        super::webhooks::delete, super::webhooks::rotate, super::webhooks::enable,
+        super::events::events
     ),
     components(schemas(
         SubmitRoute, PlaceIn, CoordIn, AddressIn, JobView, Problem, FieldError, Code, JobState,
