@@ -68,6 +68,24 @@ async fn refused(fleet: &Fleet, url: &str) -> (StatusCode, Value) {
     (status, res.json().await.expect("json"))
 }
 
+/// Waits until `rx` accepted the event of every job in `ids` (or `within` passes).
+async fn accepted_all(
+    rx: &ReceiverHandle,
+    ids: &[String],
+    within: Duration,
+) -> routeq_receiver::Stats {
+    let until = Instant::now() + within;
+    loop {
+        let s = rx.stats();
+        let seen = s.ids.as_ref().expect("ids");
+        let all = ids.iter().all(|id| seen.contains_key(&format!("msg_{id}")));
+        if all || Instant::now() >= until {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until `rx` accepted `n` distinct events (or `within` passes); returns the stats.
 async fn accepted(rx: &ReceiverHandle, n: u64, within: Duration) -> routeq_receiver::Stats {
     let until = Instant::now() + within;
@@ -80,13 +98,15 @@ async fn accepted(rx: &ReceiverHandle, n: u64, within: Duration) -> routeq_recei
     }
 }
 
-/// Submits like a client: a 503 with `Retry-After` (admission control, a queue briefly
-/// unavailable) is retried; returns the job id.
+/// Submits like a client: a 503 (admission control, a submit not confirmed) is retried with
+/// the same Idempotency-Key, so a retry never makes a second job; returns the job id.
 async fn submit(fleet: &Fleet, body: &Value) -> String {
+    let key = uuid::Uuid::new_v4().to_string();
     for _ in 0..50 {
         let res = fleet
             .http
             .post(fleet.url("/v1/routes"))
+            .header("idempotency-key", &key)
             .json(body)
             .send()
             .await
@@ -329,7 +349,7 @@ async fn kills_of_workers_and_notifiers_lose_no_event_and_duplicates_share_their
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     assert!(kills.0 + kills.1 >= 6, "{kills:?}");
-    let stats = accepted(&rx, ids.len() as u64, Duration::from_secs(40)).await;
+    let stats = accepted_all(&rx, &ids, Duration::from_secs(40)).await;
     let seen = stats.ids.clone().expect("ids");
     let missing: Vec<_> = ids
         .iter()
