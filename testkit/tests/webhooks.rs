@@ -622,3 +622,33 @@ async fn an_endpoint_failing_past_the_threshold_is_disabled_and_says_so() {
     let stats = accepted(&rx, 5, Duration::from_secs(10)).await;
     assert_eq!(stats.unique, 5, "{stats:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_partition_has_its_outbox_and_each_is_drained() {
+    let prefix = routeq_testkit::Prefix::new("whparts");
+    let fleet = Fleet::start_on(
+        routeq_testkit::REDIS,
+        &prefix.prefix,
+        3,
+        SimArgs::instant(),
+        |cfg| cfg.webhook_allow = "127.0.0.0/8".into(),
+    )
+    .await;
+    let _w = fleet.worker_in_process(|_| {}).await;
+    let rx = receiver().await;
+    register(&fleet, &rx.url("/hook"), Some(&rx)).await;
+    let _n = notifier_proc(&fleet, &["--partitions", "3"]);
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(submit(&fleet, &trip(i)).await);
+    }
+    let parts: HashSet<u16> = ids.iter().map(|id| fleet.keys.partition_of(id)).collect();
+    assert_eq!(
+        parts.len(),
+        3,
+        "the jobs did not spread over the partitions"
+    );
+    let stats = accepted_all(&rx, &ids, Duration::from_secs(20)).await;
+    assert_eq!(stats.unique, ids.len() as u64, "{stats:?}");
+    assert_eq!(stats.duplicates + stats.bad_signature, 0, "{stats:?}");
+}
