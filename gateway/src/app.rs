@@ -69,6 +69,7 @@ impl Application {
             tracing::warn!(error = %e, "could not create the consumer group yet (workers create it too)");
         }
         let db = cfg.db.pool().transpose().context("database URL")?;
+        let webhooks = crate::api::webhooks::WebhookApi::from_config(&cfg, conn.clone(), &keys)?;
         let auth = Authenticator::from_config(&cfg, conn.clone(), keys);
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -100,6 +101,7 @@ impl Application {
             queue: std::sync::Arc::new(QueueView::default()),
             replicated,
             turn: std::sync::atomic::AtomicUsize::new(0),
+            webhooks,
         });
         let router = api_router(state.clone(), auth, admin.is_none());
         Ok(Application {

@@ -250,6 +250,27 @@ pub struct GatewayConfig {
     /// `expired`, in ms (a live worker stores its outcome by the deadline).
     #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
     pub sweep_grace_ms: u64,
+    /// Webhooks: addresses the SSRF policy lets an endpoint reach although they are not public
+    /// (development and tests only): CIDRs, address[:port] or host:port, comma-separated.
+    #[arg(long, env = "ROUTEQ_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
+
+    /// Webhooks: fixed answers for some host names (`name=ip[;ip],…`, like curl's --resolve),
+    /// the system resolver for the others (development and tests).
+    #[arg(long, env = "ROUTEQ_WEBHOOK_HOSTS", default_value = "", hide = true)]
+    pub webhook_hosts: String,
+
+    /// Webhooks: how long the previous secret keeps signing after a rotation, in seconds.
+    #[arg(
+        long,
+        env = "ROUTEQ_WEBHOOK_ROTATION_OVERLAP_S",
+        default_value_t = 86_400
+    )]
+    pub webhook_rotation_overlap_s: u64,
+
+    /// Webhooks: the most endpoints one tenant may register.
+    #[arg(long, env = "ROUTEQ_WEBHOOK_MAX_PER_TENANT", default_value_t = 20)]
+    pub webhook_max_per_tenant: u64,
 }
 
 impl GatewayConfig {
@@ -336,6 +357,10 @@ impl GatewayConfig {
         if self.default_tenant.is_empty() || self.default_tenant.contains([':', ' ', '{', '}']) {
             return Err("--default-tenant must be non-empty without ':', spaces or braces".into());
         }
+        routeq_notify::AllowList::parse(&self.webhook_allow)
+            .map_err(|e| format!("--webhook-allow: {e}"))?;
+        routeq_notify::OverrideResolver::parse(&self.webhook_hosts)
+            .map_err(|e| format!("--webhook-hosts: {e}"))?;
         self.redis.keys().map_err(|e| e.to_string())?;
         Ok(())
     }

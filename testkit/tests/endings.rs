@@ -483,6 +483,7 @@ async fn submit_and_start(
         idempotency_key: None,
         submitted_ms,
         max_open: 0,
+        webhooks: "",
     };
     let s = store.submit(&job, 0).await.expect("submit");
     assert_eq!(

@@ -16,6 +16,8 @@ const TOP_FIELDS: &[&str] = &[
     "waypoints",
     "profile",
     "deadline_ms",
+    // Checked by api/webhooks.rs (`selection`), not part of the route request.
+    "webhooks",
 ];
 
 /// Validates a parsed JSON body into a route request, or every field error found.

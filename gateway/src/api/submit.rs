@@ -67,6 +67,8 @@ pub struct Submission {
     pub key: Option<IdempotencyKey>,
     pub wait: PreferWait,
     pub request: RouteRequest,
+    /// The webhooks to notify when the job ends (api/webhooks.rs `selection`).
+    pub webhooks: String,
 }
 
 impl FromRequest<AppState> for Submission {
@@ -89,7 +91,18 @@ impl FromRequest<AppState> for Submission {
             .fields(errors)
         })?;
         super::stations::place::check(app, &request, &rid).await?;
-        Ok(Submission { key, wait, request })
+        let tenant = parts
+            .extensions
+            .get::<Tenant>()
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        let webhooks = super::webhooks::selection(app, &tenant, &value, &rid).await?;
+        Ok(Submission {
+            key,
+            wait,
+            request,
+            webhooks,
+        })
     }
 }
 
@@ -166,6 +179,7 @@ async fn accept(
             idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
             submitted_ms,
             max_open: tenant.max_queued,
+            webhooks: &s.webhooks,
         };
         // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes
         // before the answer to the submit is not missed and a new job needs no first read.

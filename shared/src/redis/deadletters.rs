@@ -154,6 +154,7 @@ impl DeadLetters {
             .key(k.job(&letter.job_id))
             .key(k.records_stream())
             .key(k.tenant_open_jobs(&letter.tenant))
+            .key(k.notify_stream())
             .arg(&letter.dead_id)
             .arg(now_ms)
             .arg(self.result_ttl_ms)

@@ -213,6 +213,35 @@ impl Keys {
         self.partition(p).prefix
     }
 
+    /// The webhook outbox: a `finished` event (the whole job hash) for every job that ended with
+    /// webhooks to notify, appended by the script that ended it (`lua/lib/finish.lua`).
+    pub fn notify_stream(&self) -> String {
+        format!("{}:notify", self.prefix)
+    }
+
+    /// Webhook deliveries waiting for their next attempt (sorted set scored by due time, ms).
+    pub fn notify_due(&self) -> String {
+        format!("{}:notify:due", self.prefix)
+    }
+
+    /// Webhook deliveries past their schedule (a stream; listed and replayed by the CLI).
+    pub fn notify_dead(&self) -> String {
+        format!("{}:notify:dead", self.prefix)
+    }
+
+    /// One webhook endpoint of a tenant (hash).
+    pub fn webhook(&self, tenant: &str, id: &str) -> String {
+        format!("{}:webhook:{}:{}", self.fleet(), tenant, id)
+    }
+
+    /// A tenant's webhook endpoint ids (set).
+    pub fn webhooks(&self, tenant: &str) -> String {
+        format!("{}:webhooks:{}", self.fleet(), tenant)
+    }
+
+    /// The name of the notifiers' consumer group on the webhook outbox.
+    pub const NOTIFIERS: &'static str = "notifiers";
+
     /// The name of the workers' consumer group on the jobs stream.
     pub const GROUP: &'static str = "workers";
 

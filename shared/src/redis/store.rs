@@ -33,6 +33,9 @@ pub struct NewJob<'a> {
     pub submitted_ms: u64,
     /// The most unfinished jobs this tenant may have (0 = no cap).
     pub max_open: u64,
+    /// The webhooks to notify when the job ends (`""` none, `*` all of the tenant's, or ids
+    /// separated by commas); see [`crate::redis::record::f::WEBHOOKS`].
+    pub webhooks: &'a str,
 }
 
 /// A delivered job, as a worker holds it: whose it is, which job, which stream entry.
@@ -261,6 +264,7 @@ impl JobStore {
             job.idempotency_key.unwrap_or("").to_string(),
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
+            job.webhooks.to_string(),
         ];
         (keys, args)
     }
@@ -287,6 +291,7 @@ impl JobStore {
             .key(k.job(id))
             .key(k.records_stream())
             .key(k.tenant_open_jobs(tenant))
+            .key(k.notify_stream())
             .arg(tenant)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
@@ -334,6 +339,7 @@ impl JobStore {
         for e in entries {
             inv.key(k.job(e.job_id)).key(k.tenant_open_jobs(e.tenant));
         }
+        inv.key(k.notify_stream());
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(consumer)
@@ -418,6 +424,7 @@ impl JobStore {
             inv.key(k.job(c.job.job_id))
                 .key(k.tenant_open_jobs(c.job.tenant));
         }
+        inv.key(k.notify_stream());
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)

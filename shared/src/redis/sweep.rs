@@ -128,6 +128,8 @@ impl Sweeper {
                 inv.key(k.job(id))
                     .key(k.tenant_open_jobs(tenant.as_deref().unwrap_or("")));
             }
+            // Last: the webhook outbox, which lib/finish.lua takes as the script's last key.
+            inv.key(k.notify_stream());
             inv.arg(Keys::GROUP)
                 .arg(self.grace_ms)
                 .arg(self.store.result_ttl_ms())

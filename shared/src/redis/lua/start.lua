@@ -3,6 +3,7 @@
 -- KEYS[1]     jobs stream
 -- KEYS[2]     records stream
 -- KEYS[3..]   per entry, in pairs: the job hash, the tenant's open jobs (sorted set)
+-- KEYS[#KEYS] the webhook outbox {p}:notify (lib/finish.lua)
 -- ARGV[1] consumer group   ARGV[2] the worker's clock, ms (unused: every time here is Redis' TIME)
 -- ARGV[3] consumer name   ARGV[4] record TTL ms
 -- ARGV[5] "done": the command and channel (lib/finish.lua)   ARGV[6] expired outcome JSON (never started)
@@ -23,7 +24,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_ms = string.format('%d', now)
 -- One delivery's entry of the history, appended to the JSON text without decoding it.
 local who = cjson.encode(ARGV[3])
-local jobs = (#KEYS - 2) / 2
+local jobs = (#KEYS - 3) / 2
 for i = 0, jobs - 1 do
   local key, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local eid = ARGV[9 + i]

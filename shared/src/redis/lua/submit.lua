@@ -15,6 +15,7 @@
 -- ARGV[10] the Idempotency-Key as sent ("" when none)
 -- ARGV[11] "1" to append an `accepted` record to the records stream, "0" when no recorder runs
 -- ARGV[12] the most unfinished jobs this tenant may have (0 = no cap)
+-- ARGV[13] the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or ids)
 --
 -- Returns {1, id}       created
 --         {0, id}       the same key with the same request: the original job
@@ -66,6 +67,9 @@ local eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
 redis.call('HSET', KEYS[1], F.id, ARGV[1], F.tenant, ARGV[2], F.request_id, ARGV[3],
   F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, sub_ms,
   F.deadline, dl_ms, F.attempts, 0, F.entry, eid, F.idem, ARGV[10])
+if ARGV[13] and ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[1], F.webhooks, ARGV[13])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 -- Every accepted job is in the deadlines set until the sweeper finds it ended (or ends it).
 redis.call('ZADD', KEYS[5], dl_ms, ARGV[1])

@@ -8,6 +8,7 @@
 --         and replay, removed here once the job is past its deadline plus the grace)
 -- KEYS[2] jobs stream   KEYS[3] records stream
 -- KEYS[4..] per job, in pairs: the job hash, the tenant's open jobs (sorted set)
+-- KEYS[#KEYS] the webhook outbox {p}:notify (lib/finish.lua)
 -- ARGV[1] consumer group   ARGV[2] grace ms   ARGV[3] result TTL ms
 -- ARGV[4] "done": the command and channel (lib/finish.lua)   ARGV[5] "1" to append a `finished` record
 -- ARGV[6] outcome JSON: never started   ARGV[7] outcome JSON: started, then its worker was lost
@@ -25,7 +26,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local grace = tonumber(ARGV[2])
 local n = 0
-for i = 0, (#KEYS - 3) / 2 - 1 do
+for i = 0, (#KEYS - 4) / 2 - 1 do
   local key, open = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
   local id = ARGV[9 + i]
   local job = redis.call('HMGET', key, F.state, F.deadline, F.attempts, F.dead, F.entry)

@@ -8,7 +8,12 @@
 --   if that is later: as long as the key lives), appends a `finished` event to the records stream when
 --   `record` is '1', and takes the job out of its tenant's open jobs. The id is published by
 --   publish_done(channel), once per script call, with every job this call ended.
+--
+-- A job submitted with webhooks to notify (its `webhooks` field is set) also gets a `finished`
+-- event (the whole job hash) on the webhook outbox, in the same call: no job ends without its
+-- notification. Every script that includes this fragment passes the outbox as its LAST key.
 local ended = {}
+local notify_stream = KEYS[#KEYS]
 local function finish(job, open, records, id, state, code, outcome, now, ttl, record, extra)
   redis.call('HSET', job, F.state, state, F.code, code, F.outcome, outcome, F.finished, now,
     unpack(extra or {}))
@@ -25,6 +30,10 @@ local function finish(job, open, records, id, state, code, outcome, now, ttl, re
   redis.call('PEXPIRE', job, keep)
   if record == '1' then
     redis.call('XADD', records, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
+  end
+  local wh = redis.call('HGET', job, F.webhooks)
+  if wh and wh ~= '' then
+    redis.call('XADD', notify_stream, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
   end
   redis.call('ZREM', open, id)
   ended[#ended + 1] = id
