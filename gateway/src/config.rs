@@ -29,7 +29,7 @@ pub struct GatewayArgs {
 /// Operations besides serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Manage API keys (stored hashed in Redis under --key-prefix).
+    /// Deprecated: use `routeq-admin keys`. Manage API keys (stored hashed in Redis).
     Keys {
         #[command(subcommand)]
         action: KeysAction,
@@ -49,24 +49,8 @@ pub enum SecretAction {
     Encrypt,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum KeysAction {
-    /// Create a key for a tenant and print it once (it is stored only as a hash).
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// Requests per second this tenant may send (0 = the gateway's --tenant-rate-per-s).
-        #[arg(long, default_value_t = 0)]
-        rate: u64,
-        /// Jobs this tenant may have queued at once (0 = the gateway's --tenant-max-queued).
-        #[arg(long, default_value_t = 0)]
-        max_queued: u64,
-    },
-    /// List keys (ids, tenants, limits; never the keys).
-    List,
-    /// Revoke a key by id: requests with it are refused at once.
-    Revoke { id: String },
-}
+/// The key commands (`routeq-admin keys`; the gateway's `keys` is its deprecated old spelling).
+pub use routeq_admin::keys::KeysAction;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -17,12 +17,16 @@
 //! | `{p}:apikeys` | hash | key id → the SHA-256 its record is stored under |
 //! | `{p}:open:<tenant>` | sorted set | the tenant's unfinished jobs scored by deadline (its cap); left when the job ends, trimmed past the deadline |
 //! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
+//! | `{p}:paused` | string | set while the fleet is paused (JSON: since, reason): workers read no new jobs |
+//! | `{p}:sampled` | hash | the queue as a gateway last sampled it: `at arrival completion wait` |
+//! | `{p}:breakers` | hash | `<consumer> <provider>` → `<state> <at ms>`: each worker's breakers, every second |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that
 //! ends its job acknowledges it; entries idle longer than the reclaim time are taken over by live
 //! workers (XAUTOCLAIM). The terminal state is written once, by `lua/lib/finish.lua`.
 
+pub mod apikeys;
 pub mod connect;
 pub mod deadletters;
 pub mod keys;

@@ -54,6 +54,10 @@ pub fn engine(
     };
     let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
     let route_chain = chain(set.directions.name(), r.router_rps);
+    let mut breakers = vec![geo_chain.breaker().watcher()];
+    if route_chain.breaker().provider() != geo_chain.breaker().provider() {
+        breakers.push(route_chain.breaker().watcher());
+    }
     tracing::info!(
         geocoder = set.geocoder.name(),
         directions = set.directions.name(),
@@ -99,5 +103,6 @@ pub fn engine(
         label: set.label,
         simulated: set.simulated,
         stations: None,
+        breakers,
     })
 }

@@ -26,6 +26,8 @@ pub struct Worker {
     /// The durable record; the recorder runs in this process when it is set.
     pg: Option<sqlx::PgPool>,
     metrics_listener: TcpListener,
+    /// Fed by the pause watcher ([`job::pause`]), read by the readers through `ctx.paused`.
+    pause_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Worker {
@@ -66,6 +68,7 @@ impl Worker {
         let metrics_listener = TcpListener::bind(cfg.metrics_listen)
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let (pause_tx, paused) = job::pause::switch();
         let ctx = Arc::new(Ctx {
             completer: crate::job::completer::Completer::spawn(store.clone()),
             store,
@@ -77,9 +80,11 @@ impl Worker {
             tracker: tokio_util::task::TaskTracker::new(),
             settings,
             in_flight: Default::default(),
+            paused,
         });
         Ok(Worker {
             ctx,
+            pause_tx,
             metrics_listener,
             pg,
         })
@@ -106,6 +111,24 @@ impl Worker {
         ));
 
         let keys = self.ctx.store.keys().clone();
+        // The pause is read before the readers start, so a worker started while the fleet is
+        // paused takes nothing.
+        if let Ok(p) = routeq_shared::admin::pause::get(&self.ctx.store.connection(), &keys).await {
+            self.pause_tx.send_replace(p.is_some());
+        }
+        tokio::spawn(job::pause::watch_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.pause_tx,
+            token.clone(),
+        ));
+        tokio::spawn(crate::ops::breakers::publish_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.ctx.consumer.clone(),
+            self.ctx.engine.breakers.clone(),
+            token.clone(),
+        ));
         tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");
         let readers: Vec<_> = keys
             .all()

@@ -57,6 +57,10 @@ pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationTok
                 }
             }
         }
+        // Paused: nothing new (our own pending entries are still re-read first).
+        if !reread_pending && !super::pause::wait_while_paused(&ctx.paused, &shutdown).await {
+            break;
+        }
         // Wait for capacity, then take the free permits (one only while this partition is idle).
         let mut permits = tokio::select! {
             p = ctx.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
