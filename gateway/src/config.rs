@@ -198,6 +198,12 @@ pub struct GatewayConfig {
     /// How long in-flight requests may take to finish after SIGTERM, in ms.
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// File holding the web console's admin credential (an operator's password, not a tenant
+    /// key; at least 16 characters). With it the console is served at /console on the admin
+    /// listener (--admin-listen is then required); without it there is no console.
+    #[arg(long, env = "ROUTEQ_CONSOLE_CREDENTIAL_FILE")]
+    pub console_credential_file: Option<std::path::PathBuf>,
 }
 
 impl GatewayConfig {
@@ -269,6 +275,9 @@ impl GatewayConfig {
         }
         if self.default_tenant.is_empty() || self.default_tenant.contains([':', ' ', '{', '}']) {
             return Err("--default-tenant must be non-empty without ':', spaces or braces".into());
+        }
+        if self.console_credential_file.is_some() && self.admin_listen.is_none() {
+            return Err("--console-credential-file needs --admin-listen: the console is served only on the admin listener".into());
         }
         self.redis.keys().map_err(|e| e.to_string())?;
         Ok(())
