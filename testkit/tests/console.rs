@@ -4,8 +4,14 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
-use routeq_testkit::TestGateway;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use routeq_shared::redis::record::f;
+use routeq_sim::SimArgs;
+use routeq_testkit::browser::Browser;
 use routeq_testkit::proc::TempDir;
+use routeq_testkit::{Fleet, TestGateway, trip};
 
 const CREDENTIAL: &str = "console-test-credential-0123456789";
 
@@ -186,6 +192,18 @@ async fn the_console_refuses_without_the_admin_credential_and_refuses_cross_site
         );
         assert!(!paused(&gw).await, "{origin:?} {site:?} {csrf:?}");
     }
+    // A purge needs its confirmation ticked, even from the console itself.
+    let res = http
+        .post(gw.admin_url("/console/dead-letters/01a21000-0000-7000-8000-000000000000/purge"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, &own)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", &token)]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.expect("html").contains("INVALID_FIELD"));
     // The console's own post works.
     let res = post(Some(&own), Some("same-origin"), &token)
         .await
@@ -232,4 +250,174 @@ async fn a_console_credential_without_an_admin_listener_is_refused_at_start() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("at least 16"), "{err}");
+}
+
+/// Where the screenshots go: docs/console/ with ROUTEQ_UPDATE_SCREENSHOTS=1, else a temp dir.
+fn shots(tmp: &TempDir) -> PathBuf {
+    if std::env::var_os("ROUTEQ_UPDATE_SCREENSHOTS").is_some() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        std::fs::create_dir_all(&dir).expect("docs/console");
+        dir
+    } else {
+        tmp.0.clone()
+    }
+}
+
+async fn number(b: &mut Browser, id: &str) -> f64 {
+    b.text(id).await.trim().parse().unwrap_or(f64::NAN)
+}
+
+#[tokio::test]
+async fn a_real_browser_watches_the_overview_move_under_load_finds_a_job_and_replays_a_dead_letter()
+{
+    let dir = TempDir::new("console-browser");
+    let sim = SimArgs {
+        latency_min_ms: 20,
+        latency_max_ms: 60,
+        ..SimArgs::instant()
+    };
+    let fleet = Fleet::start_with(sim, with_console(&dir)).await;
+    let _w1 = fleet.worker_process("console-1", &["--concurrency", "4"]);
+    let _w2 = fleet.worker_process("console-2", &["--concurrency", "4"]);
+    let out = shots(&dir);
+    let console = |path: &str| fleet.gateway.admin_url(path);
+
+    let mut b = Browser::start().await;
+    // Not logged in: the console sends the browser to its login form.
+    b.goto(&console("/console")).await;
+    b.wait_for("location.pathname === '/console/login' && !!document.getElementById('credential')")
+        .await;
+    b.screenshot(&out.join("login.png")).await;
+    b.eval(&format!(
+        "document.getElementById('credential').value = {CREDENTIAL:?}; document.getElementById('login').click(); true"
+    ))
+    .await;
+    b.wait_for("location.pathname === '/console' && document.getElementById('updated').textContent.length > 0")
+        .await;
+
+    // Load: about 40 submissions a second for a few seconds.
+    let loader = {
+        let http = fleet.http.clone();
+        let base = fleet.url("");
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..200u32 {
+                ids.push(routeq_testkit::http::submit(&http, &base, &trip(i)).await);
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            ids
+        })
+    };
+    // The numbers move while the load runs: read them twice, seconds apart.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let first = (
+        b.text("updated").await,
+        number(&mut b, "arrival_per_s").await,
+        number(&mut b, "completion_per_s").await,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second = (
+        b.text("updated").await,
+        number(&mut b, "arrival_per_s").await,
+        number(&mut b, "completion_per_s").await,
+    );
+    assert_ne!(first.0, second.0, "the overview did not refresh");
+    assert!(second.1 > 0.0 && second.2 > 0.0, "{first:?} {second:?}");
+    assert!(
+        first.1 != second.1 || first.2 != second.2,
+        "nothing moved: {first:?} {second:?}"
+    );
+    let workers = b.text("workers").await;
+    assert!(
+        workers.contains("console-1") && workers.contains("console-2"),
+        "{workers}"
+    );
+    b.screenshot(&out.join("overview.png")).await;
+    let ids = loader.await.expect("loader");
+
+    // Find a job by id through the form.
+    let id = ids.last().expect("ids").clone();
+    fleet.finished(&id, Duration::from_secs(20)).await;
+    b.goto(&console("/console/jobs")).await;
+    b.eval(&format!(
+        "document.getElementById('q').value = {id:?}; document.getElementById('find').click(); true"
+    ))
+    .await;
+    b.wait_for(&format!(
+        "(document.getElementById('job') || {{}}).textContent.includes({id:?})"
+    ))
+    .await;
+    let job = b.text("job").await;
+    assert!(job.contains("succeeded"), "{job}");
+    b.screenshot(&out.join("jobs.png")).await;
+
+    // A dead letter: a job parked while the fleet is paused, replayed from the console.
+    let conn = fleet.redis().await;
+    routeq_shared::admin::pause::pause(&conn, &fleet.keys, "test")
+        .await
+        .expect("pause");
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    let parked = fleet.submit(&trip(999)).await;
+    let entry = fleet.job_field(&parked, f::ENTRY).await.expect("entry id");
+    let dl = routeq_shared::redis::deadletters::DeadLetters::new(
+        conn.clone(),
+        fleet.keys.clone(),
+        60_000,
+        false,
+    );
+    dl.park(
+        &parked,
+        &entry,
+        "test-poison",
+        "parked by the test",
+        routeq_shared::job::now_ms(),
+    )
+    .await
+    .expect("park");
+    routeq_shared::admin::pause::resume(&conn, &fleet.keys)
+        .await
+        .expect("resume");
+    b.goto(&console("/console/dead-letters")).await;
+    let listed = b.text("dead-letters").await;
+    assert!(listed.contains(&parked), "{listed}");
+    b.screenshot(&out.join("dead-letters.png")).await;
+    b.goto(&console(&format!("/console/dead-letters/{parked}")))
+        .await;
+    b.wait_for("!!document.getElementById('replay')").await;
+    b.screenshot(&out.join("dead-letter.png")).await;
+    b.eval("document.getElementById('replay').click(); true")
+        .await;
+    b.wait_for(&format!(
+        "(document.getElementById('result') || {{}}).textContent === 'replayed {parked}'"
+    ))
+    .await;
+    // The replayed job completes: the console's job page says so.
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        b.goto(&console(&format!("/console/jobs?q={parked}"))).await;
+        if b.text("job").await.contains("succeeded") {
+            break;
+        }
+        assert!(Instant::now() < until, "the replayed job never completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (status, _) = fleet.finished(&parked, Duration::from_secs(5)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Tenants and keys: a key created in the browser is shown once.
+    b.goto(&console("/console/tenants")).await;
+    b.eval("document.getElementById('tenant').value = 'browser-tenant'; document.getElementById('create').click(); true")
+        .await;
+    let key = b
+        .wait_for("(document.getElementById('key') || {}).textContent")
+        .await;
+    assert!(key.as_str().is_some_and(|k| k.starts_with("rq_")), "{key}");
+    b.goto(&console("/console/tenants")).await;
+    let keys = b.text("keys").await;
+    assert!(keys.contains("browser-tenant"), "{keys}");
+    assert!(
+        !keys.contains(key.as_str().unwrap_or("-")),
+        "a key is shown only once"
+    );
+    b.screenshot(&out.join("tenants.png")).await;
 }

@@ -276,7 +276,7 @@ pub async fn overview(State(c): State<Console>, headers: HeaderMap) -> Response 
         "</div><p>Rates from: <span id=\"rates_from\"></span> · updated <span id=\"updated\"></span></p>\
          <h2>Workers</h2><table><thead><tr><th>worker</th><th>alive</th><th>in flight</th><th>last seen</th></tr></thead><tbody id=\"workers\"></tbody></table>\
          <h2>Providers</h2><table><thead><tr><th>provider</th><th>breaker</th><th>open</th><th>half-open</th><th>closed</th></tr></thead><tbody id=\"providers\"></tbody></table>\
-         <h2>Tenants</h2><table><thead><tr><th>tenant</th><th>unfinished jobs</th></tr></thead><tbody id=\"tenants\"></tbody></table>",
+         <h2>Tenants (with a queue cap)</h2><table><thead><tr><th>tenant</th><th>unfinished jobs</th></tr></thead><tbody id=\"tenants\"></tbody></table>",
     );
     let _ = write!(body, "<script>{OVERVIEW_JS}</script>");
     Html(page(
@@ -601,7 +601,7 @@ pub async fn tenants(State(c): State<Console>, headers: HeaderMap) -> Response {
     let cfg = &c.app.cfg;
     let mut body = format!(
         "<p>Defaults for keys without limits of their own: {} requests/s, {} queued (0 = unlimited); default tenant <code>{}</code>.</p>\
-         <h2>Unfinished jobs per tenant</h2><table id=\"open\"><tr><th>tenant</th><th>unfinished jobs</th></tr>",
+         <h2>Unfinished jobs per tenant</h2><p>Counted for tenants with a queue cap (--tenant-max-queued or a key with its own max queued): the cap keeps the set that is counted.</p><table id=\"open\"><tr><th>tenant</th><th>unfinished jobs</th></tr>",
         cfg.tenant_rate_per_s,
         cfg.tenant_max_queued,
         esc(&cfg.default_tenant)
