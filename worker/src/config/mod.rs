@@ -44,7 +44,7 @@ pub struct WorkerConfig {
 
     /// When finished jobs are appended to the records stream for the recorder: `auto` once a
     /// recorder exists (this worker's own, with --database-url), `on` always, `off` never.
-    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto)]
+    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto, global = true)]
     pub records: RecordsMode,
 
     /// Run a recorder (records stream → PostgreSQL) inside this worker when --database-url is set.
@@ -129,7 +129,12 @@ pub struct WorkerConfig {
     pub user_agent: String,
 
     /// How long a finished job stays readable from Redis, in seconds.
-    #[arg(long, env = "ROUTEQ_RESULT_TTL_S", default_value_t = 86_400)]
+    #[arg(
+        long,
+        env = "ROUTEQ_RESULT_TTL_S",
+        default_value_t = 86_400,
+        global = true
+    )]
     pub result_ttl_s: u64,
 
     /// How long in-flight jobs may take to finish after SIGTERM, in ms; what is left stays
