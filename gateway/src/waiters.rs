@@ -359,10 +359,16 @@ impl Watch {
         until: Instant,
         shutdown: &CancellationToken,
     ) -> Result<Option<JobRecord>, StoreError> {
+        // Traces: the wake-up by the job's completion and the read that follows it.
+        let mut wake: Option<tracing::Span> = None;
         loop {
-            let record = match known.take() {
-                Some(r) => Some(r),
-                None => store.get(tenant, &self.id).await?,
+            let record = match (known.take(), &wake) {
+                (Some(r), _) => Some(r),
+                (None, Some(span)) => {
+                    use tracing::Instrument;
+                    store.get(tenant, &self.id).instrument(span.clone()).await?
+                }
+                (None, None) => store.get(tenant, &self.id).await?,
             };
             match record {
                 Some(r) if !r.state.is_terminal() && Instant::now() < until => {
@@ -375,7 +381,12 @@ impl Watch {
                         tokio::time::sleep(POLL_UNSUBSCRIBED).await
                     };
                     tokio::select! {
-                        () = self.woken() => self.arm(),
+                        () = self.woken() => {
+                            self.arm();
+                            if routeq_shared::telemetry::trace::enabled() {
+                                wake = Some(tracing::info_span!(target: routeq_shared::telemetry::trace::TARGET, "waiter.wake", job_id = %self.id));
+                            }
+                        }
                         () = poll => self.arm(),
                         () = tokio::time::sleep_until(until.into()) => return Ok(Some(r)),
                         () = shutdown.cancelled() => return Ok(Some(r)),

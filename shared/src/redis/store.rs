@@ -33,6 +33,8 @@ pub struct NewJob<'a> {
     pub submitted_ms: u64,
     /// The most unfinished jobs this tenant may have (0 = no cap).
     pub max_open: u64,
+    /// The W3C trace context the worker continues (`""`: not traced; see `record::f::TRACE`).
+    pub trace: &'a str,
 }
 
 /// A delivered job, as a worker holds it: whose it is, which job, which stream entry.
@@ -260,6 +262,7 @@ impl JobStore {
             job.idempotency_key.unwrap_or("").to_string(),
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
+            job.trace.to_string(),
         ];
         (keys, args)
     }

@@ -2,7 +2,9 @@
 //! with its completion (or, for a poison job, a dead letter).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::KeyValue;
 
 use redis::streams::StreamId;
 use routeq_shared::Code;
@@ -12,11 +14,13 @@ use routeq_shared::redis::Keys;
 use routeq_shared::redis::record::QueueEntry;
 use routeq_shared::redis::scripts::{Completed, Parked, Started};
 use routeq_shared::redis::store::Delivered;
+use routeq_shared::telemetry::trace;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::Ctx;
-use crate::steps::compute;
+use crate::steps::{Finished, compute};
 
 /// Starts a batch with one script and spawns a task per job that is now running.
 pub async fn dispatch(
@@ -48,6 +52,7 @@ pub async fn dispatch(
         }
     }
     let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
+    let batch_started = trace::enabled().then(SystemTime::now);
     let started = match ctx
         .store
         .start_batch(partition, &ids, &ctx.consumer, now_ms())
@@ -61,6 +66,7 @@ pub async fn dispatch(
             return;
         }
     };
+    let batch_done = batch_started.map_or(SystemTime::UNIX_EPOCH, |_| SystemTime::now());
     for (entry, outcome) in parsed.into_iter().zip(started) {
         match outcome {
             Started::Running(attempts) => {
@@ -69,14 +75,16 @@ pub async fn dispatch(
                     continue;
                 };
                 let ctx2 = ctx.clone();
-                let span = tracing::info_span!("job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
+                let traced = job_trace(&entry, attempts, reclaimed, batch_started, batch_done);
+                let span = tracing::info_span!(parent: &traced, "job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
                 let guard = ctx.track(&entry.entry_id, partition.index());
                 ctx.tracker.spawn(
                     async move {
                         run_job(ctx2, entry, attempts, permit).await;
                         drop(guard);
                     }
-                    .instrument(span),
+                    .instrument(span)
+                    .instrument(traced),
                 );
             }
             Started::Expired => {
@@ -131,9 +139,46 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
         }
     };
 
-    // Store the outcome. Redis may blip or fail over: keep trying while the job's deadline
-    // allows (the entry is touched meanwhile, so nobody reclaims it); past it, the entry stays
-    // pending and whoever gets it next ends the job (the terminal state is written once).
+    // Store the outcome (see `store_outcome`).
+    let completing = tracing::info_span!(target: trace::TARGET, "job.complete", state = finished.state.as_str(), code = finished.code.as_str(), tries = Empty);
+    let (stored, tries) = store_outcome(&ctx, &entry, &finished)
+        .instrument(completing.clone())
+        .await;
+    completing.record("tries", tries);
+    drop(completing);
+    match stored {
+        Some(Completed::Stored) => {
+            let state = finished.state.as_str();
+            metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
+                .increment(1);
+            metrics::histogram!(m::COMPUTE_SECONDS.name)
+                .record(finished.outcome.timings.compute_us as f64 / 1e6);
+            metrics::histogram!(m::END_TO_END_SECONDS.name)
+                .record(now_us().saturating_sub(entry.submitted_ms * 1000) as f64 / 1e6);
+            tracing::info!(state, code = %finished.code, "job finished");
+        }
+        Some(Completed::Duplicate) => {
+            metrics::counter!(m::DUPLICATE_COMPLETIONS.name).increment(1);
+            tracing::info!("job had already finished elsewhere; duplicate completion ignored");
+        }
+        Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
+        None => tracing::error!(
+            tries,
+            "could not store the outcome by the deadline; the entry stays pending for reclaim"
+        ),
+    }
+    metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+}
+
+/// Stores the outcome. Redis may blip or fail over: keep trying while the job's deadline
+/// allows (the entry is touched meanwhile, so nobody reclaims it); past it, the entry stays
+/// pending and whoever gets it next ends the job (the terminal state is written once).
+/// Returns what the store answered (`None`: nothing stored by the deadline) and the tries made.
+async fn store_outcome(
+    ctx: &Ctx,
+    entry: &QueueEntry,
+    finished: &Finished,
+) -> (Option<Completed>, u32) {
     let mut delay = Duration::from_millis(50);
     let mut stored = None;
     let mut tries = 0u32;
@@ -162,28 +207,57 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
             }
         }
     }
-    match stored {
-        Some(Completed::Stored) => {
-            let state = finished.state.as_str();
-            metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
-                .increment(1);
-            metrics::histogram!(m::COMPUTE_SECONDS.name)
-                .record(finished.outcome.timings.compute_us as f64 / 1e6);
-            metrics::histogram!(m::END_TO_END_SECONDS.name)
-                .record(now_us().saturating_sub(entry.submitted_ms * 1000) as f64 / 1e6);
-            tracing::info!(state, code = %finished.code, "job finished");
-        }
-        Some(Completed::Duplicate) => {
-            metrics::counter!(m::DUPLICATE_COMPLETIONS.name).increment(1);
-            tracing::info!("job had already finished elsewhere; duplicate completion ignored");
-        }
-        Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
-        None => tracing::error!(
-            tries,
-            "could not store the outcome by the deadline; the entry stays pending for reclaim"
-        ),
+    (stored, tries)
+}
+
+/// The job's trace span (disabled when traces are off): a child of the gateway's request span
+/// when the entry carries its context, with the job's time in the queue and its start (the
+/// batch's start script) as spans of their own, timed by when they happened.
+fn job_trace(
+    entry: &QueueEntry,
+    attempts: u32,
+    reclaimed: bool,
+    batch_started: Option<SystemTime>,
+    batch_done: SystemTime,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: trace::TARGET,
+        "worker.job",
+        otel.name = "job",
+        job_id = %entry.job_id,
+        request_id = %entry.request_id,
+        attempts,
+        reclaimed,
+        trace_id = Empty,
+    );
+    let Some(batch_started) = batch_started.filter(|_| !span.is_disabled()) else {
+        return span;
+    };
+    let parent = trace::parent_from(&entry.trace);
+    let attrs = || {
+        vec![
+            KeyValue::new("job_id", entry.job_id.clone()),
+            KeyValue::new("attempts", i64::from(attempts)),
+        ]
+    };
+    if let Some(parent) = &parent {
+        trace::past_span(
+            "queue.wait",
+            parent,
+            trace::at_ms(entry.submitted_ms),
+            batch_started,
+            attrs(),
+        );
     }
-    metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+    trace::continue_trace(&span, parent);
+    trace::past_span(
+        "job.start",
+        &trace::context_of(&span),
+        batch_started,
+        batch_done,
+        attrs(),
+    );
+    span
 }
 
 /// Parks a poison job in the dead-letter stream. If Redis is unreachable the entry stays
