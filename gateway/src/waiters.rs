@@ -340,11 +340,11 @@ impl Watch {
         self.all.as_mut().enable();
     }
 
-    /// Until the next wake-up (of this job, or of every waiter).
-    async fn woken(&mut self) {
+    /// Until the next wake-up: of this job (`true`), or of every waiter (`false`).
+    async fn woken(&mut self) -> bool {
         tokio::select! {
-            () = self.one.as_mut() => {},
-            () = self.all.as_mut() => {},
+            () = self.one.as_mut() => true,
+            () = self.all.as_mut() => false,
         }
     }
 
@@ -381,10 +381,13 @@ impl Watch {
                         tokio::time::sleep(POLL_UNSUBSCRIBED).await
                     };
                     tokio::select! {
-                        () = self.woken() => {
+                        mine = self.woken() => {
                             self.arm();
                             if routeq_shared::telemetry::trace::enabled() {
-                                wake = Some(tracing::info_span!(target: routeq_shared::telemetry::trace::TARGET, "waiter.wake", job_id = %self.id));
+                                // `completion`: the job's own message; `everyone`: a
+                                // (re)subscription woke every waiter to re-read.
+                                let cause = if mine { "completion" } else { "everyone" };
+                                wake = Some(tracing::info_span!(target: routeq_shared::telemetry::trace::TARGET, "waiter.wake", job_id = %self.id, cause));
                             }
                         }
                         () = poll => self.arm(),

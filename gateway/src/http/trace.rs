@@ -16,30 +16,36 @@ use tracing::field::Empty;
 
 use super::RequestId;
 
-/// `router` with the request span layer when traces are exported; `router` as it is otherwise.
+/// `router` with the request span layer on its routes when traces are exported (after routing,
+/// so the span is named by the route template; outside authentication, so refusals are traced
+/// too); `router` as it is otherwise.
 pub fn layer(router: Router) -> Router {
     if trace::enabled() {
-        router.layer(axum::middleware::from_fn(traced))
+        router.route_layer(axum::middleware::from_fn(traced))
     } else {
         router
     }
 }
 
-/// Runs the request inside its span and records the route and status once answered.
+/// Runs the request inside its span and records the status once answered.
 pub async fn traced(req: Request, next: Next) -> Response {
     let parent = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         trace::parent_from_w3c(header("traceparent"), header("tracestate"))
     };
-    let method = req.method().as_str().to_string();
+    let method = req.method().as_str();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
     let rid = RequestId::of(req.extensions());
     let span = tracing::info_span!(
         target: TARGET,
         "http.request",
-        otel.name = %method,
+        otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
         http.request.method = %method,
-        http.route = Empty,
+        http.route = %route,
         http.response.status_code = Empty,
         otel.status_code = Empty,
         request_id = %rid.0,
@@ -47,12 +53,6 @@ pub async fn traced(req: Request, next: Next) -> Response {
     );
     trace::continue_trace(&span, parent);
     let res = next.run(req).instrument(span.clone()).await;
-    let route = res
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    span.record("http.route", route);
-    span.record("otel.name", format!("{method} {route}"));
     span.record("http.response.status_code", res.status().as_u16());
     if res.status().is_server_error() {
         span.record("otel.status_code", "error");

@@ -8,7 +8,7 @@ use opentelemetry::KeyValue;
 
 use redis::streams::StreamId;
 use routeq_shared::Code;
-use routeq_shared::job::{JobState, Timings, now_ms, now_us};
+use routeq_shared::job::{JobState, Place, Timings, now_ms, now_us};
 use routeq_shared::metrics::jobs as m;
 use routeq_shared::redis::Keys;
 use routeq_shared::redis::record::QueueEntry;
@@ -228,11 +228,17 @@ fn job_trace(
         request_id = %entry.request_id,
         attempts,
         reclaimed,
+        route.origin = Empty,
+        route.destination = Empty,
         trace_id = Empty,
     );
     let Some(batch_started) = batch_started.filter(|_| !span.is_disabled()) else {
         return span;
     };
+    if let Ok(request) = &entry.request {
+        span.record("route.origin", place(&request.origin));
+        span.record("route.destination", place(&request.destination));
+    }
     let parent = trace::parent_from(&entry.trace);
     let attrs = || {
         vec![
@@ -258,6 +264,17 @@ fn job_trace(
         attrs(),
     );
     span
+}
+
+/// A stop for a span attribute: addresses and coordinates are personal data, redacted unless
+/// `--trace-redact false`; a station id is not.
+fn place(p: &Place) -> String {
+    match p {
+        Place::Coords(c) => trace::redact(&format!("{},{}", c.lat, c.lon)),
+        Place::Address { address } => trace::redact(address),
+        Place::Station { station_id } => format!("station:{station_id}"),
+        Place::NearestStation { .. } => "nearest_station".to_string(),
+    }
 }
 
 /// Parks a poison job in the dead-letter stream. If Redis is unreachable the entry stays
