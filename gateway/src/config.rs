@@ -21,6 +21,8 @@ pub struct GatewayArgs {
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
+    pub trace: routeq_shared::telemetry::trace::TraceArgs,
+    #[command(flatten)]
     pub runtime: routeq_shared::runtime::RuntimeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -28,6 +28,8 @@ pub struct WorkerArgs {
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
+    pub trace: routeq_shared::telemetry::trace::TraceArgs,
+    #[command(flatten)]
     pub runtime: routeq_shared::runtime::RuntimeArgs,
 }
 
