@@ -131,6 +131,13 @@ async fn main() -> anyhow::Result<()> {
             for t in tasks {
                 let _ = t.await;
             }
+            // A clean exit leaves the recorders groups where this process holds nothing.
+            let records: Vec<_> = keys
+                .all()
+                .iter()
+                .map(|k| (k.records_stream(), routeq_shared::redis::Keys::RECORDERS))
+                .collect();
+            routeq_worker::ops::consumers::leave(&conn, &records, &cfg.consumer).await;
             tracing::info!("recorder stopped");
             Ok(())
         }

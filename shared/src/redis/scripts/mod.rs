@@ -39,6 +39,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../lua/coalesce_finish.lua"),
     ),
     ("touch", include_str!("../lua/touch.lua")),
+    ("consumer_sweep", include_str!("../lua/consumer_sweep.lua")),
 ];
 
 /// The scripts of one process.
@@ -67,6 +68,8 @@ pub struct Scripts {
     pub coalesce_finish: Script,
     /// Refresh the idle time of a live worker's entries.
     pub touch: Script,
+    /// Remove a group's idle consumers that hold nothing.
+    pub consumer_sweep: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -92,6 +95,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         coalesce_claim: load("coalesce_claim"),
         coalesce_finish: load("coalesce_finish"),
         touch: load("touch"),
+        consumer_sweep: load("consumer_sweep"),
     }
 });
 
