@@ -850,3 +850,108 @@ async fn dead_consumers_holding_nothing_are_swept_and_one_holding_entries_is_kep
         "a consumer holding an entry was removed (its entry would never be reclaimed): {now:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The records outbox is bounded while PostgreSQL is away.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_the_outbox_sheds_rebuildable_records_and_stays_bounded() {
+    let prefix = routeq_testkit::Prefix::new("outbox");
+    let keys = routeq_shared::redis::Keys::new(&prefix).expect("keys");
+    let mut conn = routeq_testkit::redis::connect(routeq_testkit::REDIS).await;
+    let request = r#"{"origin":{"lat":1.0,"lon":2.0},"destination":{"lat":1.5,"lon":2.5},"waypoints":[],"profile":"car","deadline_ms":30000}"#;
+    // 150 jobs still in Redis (their `accepted` record can be rebuilt: the `finished` one will
+    // carry the whole job), then 50 finished ones.
+    for i in 0..200 {
+        let mut e = record("succeeded", request, r#"{"detail":""}"#);
+        e.finished = i >= 150;
+        if !e.finished {
+            e.state = "queued".into();
+            let _: () = redis::AsyncCommands::hset(
+                &mut conn,
+                keys.job(&e.id.to_string()),
+                "state",
+                "queued",
+            )
+            .await
+            .expect("hset");
+        }
+        let _: String =
+            redis::AsyncCommands::xadd(&mut conn, keys.records_stream(), "*", &e.encode())
+                .await
+                .expect("xadd");
+    }
+    // PostgreSQL unreachable: nothing is written.
+    let dead_pg = format!(
+        "postgres://postgres@127.0.0.1:{}/none",
+        routeq_testkit::free_port()
+    );
+    let _recorder = routeq_testkit::Proc::spawn(
+        std::process::Command::new(routeq_testkit::proc::bin("routeq-recorder"))
+            .args([
+                "--database-url",
+                &dead_pg,
+                "--log-level",
+                "error",
+                "run",
+                "--redis-url",
+                routeq_testkit::REDIS,
+                "--key-prefix",
+                &prefix,
+                "--records-max-len",
+                "100",
+            ])
+            .stderr(std::process::Stdio::inherit()),
+    );
+    let count = |reply: &redis::streams::StreamRangeReply, ev: &str| {
+        reply
+            .ids
+            .iter()
+            .filter(|e| {
+                e.get::<String>(routeq_shared::redis::record::f::EVENT)
+                    .as_deref()
+                    == Some(ev)
+            })
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut entries: redis::streams::StreamRangeReply;
+    loop {
+        entries = redis::AsyncCommands::xrange_all(&mut conn, keys.records_stream())
+            .await
+            .expect("xrange");
+        if entries.ids.len() <= 50 || Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (count(&entries, "accepted"), count(&entries, "finished")),
+        (0, 50),
+        "the outbox above its bound kept rebuildable records (or shed finished ones)"
+    );
+
+    // Past the hard bound (finished records alone), the oldest are dropped: Redis stays bounded.
+    for _ in 0..150 {
+        let e = record("succeeded", request, r#"{"detail":""}"#);
+        let _: String =
+            redis::AsyncCommands::xadd(&mut conn, keys.records_stream(), "*", &e.encode())
+                .await
+                .expect("xadd");
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut len: u64;
+    loop {
+        len = redis::AsyncCommands::xlen(&mut conn, keys.records_stream())
+            .await
+            .expect("xlen");
+        if len <= 100 || Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        len <= 100,
+        "the outbox holds {len} records, beyond its bound of 100"
+    );
+}

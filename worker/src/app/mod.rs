@@ -145,7 +145,10 @@ impl Worker {
                     block_ms: self.ctx.cfg.block_ms,
                     reclaim_idle_ms: 30_000,
                     consumer: self.ctx.consumer.clone(),
+                    max_len: self.ctx.cfg.records_max_len,
                 };
+                metrics::gauge!(routeq_shared::metrics::recorder::OUTBOX_MAX_LEN.name)
+                    .set(self.ctx.cfg.records_max_len as f64);
                 let tasks: Vec<_> = keys
                     .all()
                     .into_iter()

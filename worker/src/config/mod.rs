@@ -88,6 +88,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 5_000)]
     pub reclaim_idle_ms: u64,
 
+    /// Bound of each partition's records stream while PostgreSQL does not drain it, for this
+    /// process's recorder (0 = none): above half of it, `accepted` records of jobs still in
+    /// Redis are shed (their `finished` record carries the whole job); above it, the oldest
+    /// records are dropped.
+    #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+    pub records_max_len: u64,
+
     /// Consumers of the `workers` and `recorders` groups that hold no entry and have been idle
     /// this long (processes that died without a clean exit) are removed, in ms.
     #[arg(long, env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS", default_value_t = 600_000)]
