@@ -61,6 +61,10 @@ pub async fn run(
 ) {
     let stream = partition.records_stream();
     let parked = partition.records_parked();
+    // Served from the start (at zero), so alerts on them see a series before the first drop.
+    for counter in [m::SHED.name, m::DROPPED.name, m::PARKED.name] {
+        metrics::counter!(counter).increment(0);
+    }
     let mut reader = Dedicated::for_reads(
         &conn,
         &stream,
