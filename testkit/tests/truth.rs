@@ -745,3 +745,213 @@ async fn beyond_max_connections_a_new_connection_waits_until_one_closes() {
     let head = String::from_utf8_lossy(&buf[..n]);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Consumer groups do not grow with every restart.
+
+async fn consumers(fleet: &Fleet) -> Vec<(String, u64)> {
+    let mut conn = fleet.redis().await;
+    let reply: redis::streams::StreamInfoConsumersReply = redis::AsyncCommands::xinfo_consumers(
+        &mut conn,
+        fleet.keys.jobs_stream(),
+        routeq_shared::redis::Keys::GROUP,
+    )
+    .await
+    .expect("xinfo consumers");
+    let mut out: Vec<(String, u64)> = reply
+        .consumers
+        .into_iter()
+        .map(|c| (c.name, c.pending as u64))
+        .collect();
+    out.sort();
+    out
+}
+
+async fn wait_for_consumer(fleet: &Fleet, name: &str) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !consumers(fleet).await.iter().any(|(n, _)| n == name) {
+        assert!(Instant::now() < until, "{name} never joined the group");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_consumers_holding_nothing_are_swept_and_one_holding_entries_is_kept() {
+    let fleet = Fleet::start(SimArgs::instant()).await;
+    // A consumer joins the group when it is first given an entry: one job each.
+    for name in ["dead-idle", "dead-holding"] {
+        let mut w = fleet.worker_process(name, &["--reclaim-idle-ms", "60000"]);
+        if name == "dead-holding" {
+            fleet
+                .sim
+                .control()
+                .set_faults(
+                    Provider::Osrm,
+                    FaultPatch {
+                        latency_min_ms: Some(20_000),
+                        latency_max_ms: Some(20_000),
+                        ..FaultPatch::default()
+                    },
+                )
+                .expect("slow");
+        }
+        let id = fleet.submit(&trip(u32::from(name == "dead-holding"))).await;
+        if name == "dead-idle" {
+            let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+        }
+        wait_for_consumer(&fleet, name).await;
+        if name == "dead-holding" {
+            let until = Instant::now() + Duration::from_secs(10);
+            while osrm_requests(&fleet) < 2 {
+                assert!(Instant::now() < until, "the slow call never started");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        w.kill(); // SIGKILL: no clean exit
+    }
+    assert_eq!(
+        consumers(&fleet).await,
+        vec![
+            ("dead-holding".to_string(), 1),
+            ("dead-idle".to_string(), 0)
+        ]
+    );
+    // A live worker sweeps consumers idle past --dead-consumer-idle-ms that hold nothing.
+    fleet
+        .sim
+        .control()
+        .set_faults(Provider::Osrm, FaultPatch::healthy())
+        .expect("healthy");
+    let _sweeper = fleet.worker_process(
+        "sweeper",
+        &[
+            "--reclaim-idle-ms",
+            "60000",
+            "--dead-consumer-idle-ms",
+            "1000",
+        ],
+    );
+    let id = fleet.submit(&trip(7)).await;
+    let (status, v) = fleet.finished(&id, Duration::from_secs(10)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let until = Instant::now() + Duration::from_secs(6);
+    let mut now = consumers(&fleet).await;
+    while now.iter().any(|(n, _)| n == "dead-idle") && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = consumers(&fleet).await;
+    }
+    assert!(
+        !now.iter().any(|(n, _)| n == "dead-idle"),
+        "a dead consumer holding nothing is still listed: {now:?}"
+    );
+    assert!(
+        now.contains(&("dead-holding".to_string(), 1)),
+        "a consumer holding an entry was removed (its entry would never be reclaimed): {now:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The records outbox is bounded while PostgreSQL is away.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_down_the_outbox_sheds_rebuildable_records_and_stays_bounded() {
+    let prefix = routeq_testkit::Prefix::new("outbox");
+    let keys = routeq_shared::redis::Keys::new(&prefix).expect("keys");
+    let mut conn = routeq_testkit::redis::connect(routeq_testkit::REDIS).await;
+    let request = r#"{"origin":{"lat":1.0,"lon":2.0},"destination":{"lat":1.5,"lon":2.5},"waypoints":[],"profile":"car","deadline_ms":30000}"#;
+    // 150 jobs still in Redis (their `accepted` record can be rebuilt: the `finished` one will
+    // carry the whole job), then 50 finished ones.
+    for i in 0..200 {
+        let mut e = record("succeeded", request, r#"{"detail":""}"#);
+        e.finished = i >= 150;
+        if !e.finished {
+            e.state = "queued".into();
+            let _: () = redis::AsyncCommands::hset(
+                &mut conn,
+                keys.job(&e.id.to_string()),
+                "state",
+                "queued",
+            )
+            .await
+            .expect("hset");
+        }
+        let _: String =
+            redis::AsyncCommands::xadd(&mut conn, keys.records_stream(), "*", &e.encode())
+                .await
+                .expect("xadd");
+    }
+    // PostgreSQL unreachable: nothing is written.
+    let dead_pg = format!(
+        "postgres://postgres@127.0.0.1:{}/none",
+        routeq_testkit::free_port()
+    );
+    let _recorder = routeq_testkit::Proc::spawn(
+        std::process::Command::new(routeq_testkit::proc::bin("routeq-recorder"))
+            .args([
+                "--database-url",
+                &dead_pg,
+                "--log-level",
+                "error",
+                "run",
+                "--redis-url",
+                routeq_testkit::REDIS,
+                "--key-prefix",
+                &prefix,
+                "--records-max-len",
+                "100",
+            ])
+            .stderr(std::process::Stdio::inherit()),
+    );
+    let count = |reply: &redis::streams::StreamRangeReply, ev: &str| {
+        reply
+            .ids
+            .iter()
+            .filter(|e| {
+                e.get::<String>(routeq_shared::redis::record::f::EVENT)
+                    .as_deref()
+                    == Some(ev)
+            })
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut entries: redis::streams::StreamRangeReply;
+    loop {
+        entries = redis::AsyncCommands::xrange_all(&mut conn, keys.records_stream())
+            .await
+            .expect("xrange");
+        if entries.ids.len() <= 50 || Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        (count(&entries, "accepted"), count(&entries, "finished")),
+        (0, 50),
+        "the outbox above its bound kept rebuildable records (or shed finished ones)"
+    );
+
+    // Past the hard bound (finished records alone), the oldest are dropped: Redis stays bounded.
+    for _ in 0..150 {
+        let e = record("succeeded", request, r#"{"detail":""}"#);
+        let _: String =
+            redis::AsyncCommands::xadd(&mut conn, keys.records_stream(), "*", &e.encode())
+                .await
+                .expect("xadd");
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut len: u64;
+    loop {
+        len = redis::AsyncCommands::xlen(&mut conn, keys.records_stream())
+            .await
+            .expect("xlen");
+        if len <= 100 || Instant::now() > until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        len <= 100,
+        "the outbox holds {len} records, beyond its bound of 100"
+    );
+}

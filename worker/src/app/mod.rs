@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use routeq_shared::redis::connect::Timeouts;
-use routeq_shared::redis::{JobStore, Keys, store::Retention};
+use routeq_shared::redis::{JobStore, store::Retention};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -149,6 +149,13 @@ impl Worker {
             .into_iter()
             .map(|p| tokio::spawn(job::reader::read_loop(self.ctx.clone(), p, token.clone())))
             .collect();
+        tokio::spawn(crate::ops::consumers::sweep_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.ctx.consumer.clone(),
+            Duration::from_millis(self.ctx.cfg.dead_consumer_idle_ms),
+            token.clone(),
+        ));
         // Touching lasts until the jobs in flight are done, after the readers stop.
         let touching = CancellationToken::new();
         let toucher = tokio::spawn(job::reader::touch_loop(
@@ -175,7 +182,10 @@ impl Worker {
                     block_ms: self.ctx.cfg.block_ms,
                     reclaim_idle_ms: 30_000,
                     consumer: self.ctx.consumer.clone(),
+                    max_len: self.ctx.cfg.records_max_len,
                 };
+                ::metrics::gauge!(routeq_shared::metrics::recorder::OUTBOX_MAX_LEN.name)
+                    .set(self.ctx.cfg.records_max_len as f64);
                 let tasks: Vec<_> = keys
                     .all()
                     .into_iter()
@@ -219,46 +229,15 @@ impl Worker {
                 let _ = r.await;
             }
         }
-        leave_groups(&self.ctx).await;
+        crate::ops::consumers::leave(
+            &self.ctx.store.connection(),
+            &crate::ops::consumers::groups(&keys),
+            &self.ctx.consumer,
+        )
+        .await;
         let _ = admin_task.await;
         tracing::info!("worker stopped");
         Ok(())
-    }
-}
-
-/// On a clean exit, removes this process's consumer from the groups where it holds nothing (a
-/// consumer with pending entries stays, so they can be reclaimed), so group listings do not
-/// grow with every restart.
-async fn leave_groups(ctx: &Ctx) {
-    {
-        let mut conn = ctx.store.connection();
-        for k in ctx.store.keys().all() {
-            for (stream, group) in [
-                (k.jobs_stream(), Keys::GROUP),
-                (k.records_stream(), Keys::RECORDERS),
-            ] {
-                let pending: redis::RedisResult<redis::streams::StreamPendingCountReply> =
-                    redis::AsyncCommands::xpending_consumer_count(
-                        &mut conn,
-                        &stream,
-                        group,
-                        "-",
-                        "+",
-                        1,
-                        &ctx.consumer,
-                    )
-                    .await;
-                if matches!(&pending, Ok(p) if p.ids.is_empty()) {
-                    let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
-                        .arg("DELCONSUMER")
-                        .arg(&stream)
-                        .arg(group)
-                        .arg(&ctx.consumer)
-                        .query_async(&mut conn)
-                        .await;
-                }
-            }
-        }
     }
 }
 

@@ -97,6 +97,18 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 5_000)]
     pub reclaim_idle_ms: u64,
 
+    /// Bound of each partition's records stream while PostgreSQL does not drain it, for this
+    /// process's recorder (0 = none): above half of it, `accepted` records of jobs still in
+    /// Redis are shed (their `finished` record carries the whole job); above it, the oldest
+    /// records are dropped.
+    #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+    pub records_max_len: u64,
+
+    /// Consumers of the `workers` and `recorders` groups that hold no entry and have been idle
+    /// this long (processes that died without a clean exit) are removed, in ms.
+    #[arg(long, env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS", default_value_t = 600_000)]
+    pub dead_consumer_idle_ms: u64,
+
     /// How often to look for abandoned entries, in ms.
     #[arg(long, env = "ROUTEQ_RECLAIM_INTERVAL_MS", default_value_t = 1_000)]
     pub reclaim_interval_ms: u64,
@@ -210,6 +222,9 @@ impl WorkerConfig {
                 "--reclaim-idle-ms ({}) must be at least 2000 ms and more than twice the Redis response timeout ({response_ms} ms): live workers touch their entries every quarter of it, and a slow touch must not let them be reclaimed",
                 self.reclaim_idle_ms
             ));
+        }
+        if self.dead_consumer_idle_ms < 100 {
+            return Err("--dead-consumer-idle-ms must be at least 100".into());
         }
         if self.reclaim_interval_ms == 0 || self.reclaim_interval_ms >= self.reclaim_idle_ms {
             return Err("--reclaim-interval-ms must be above 0 and below --reclaim-idle-ms".into());

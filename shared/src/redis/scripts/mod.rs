@@ -40,6 +40,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ),
     ("touch", include_str!("../lua/touch.lua")),
     ("sweep", include_str!("../lua/sweep.lua")),
+    ("consumer_sweep", include_str!("../lua/consumer_sweep.lua")),
 ];
 
 /// The scripts of one process.
@@ -70,6 +71,8 @@ pub struct Scripts {
     pub touch: Script,
     /// End the jobs past their deadline plus the grace that nobody ended.
     pub sweep: Script,
+    /// Remove a group's idle consumers that hold nothing.
+    pub consumer_sweep: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -96,6 +99,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         coalesce_finish: load("coalesce_finish"),
         touch: load("touch"),
         sweep: load("sweep"),
+        consumer_sweep: load("consumer_sweep"),
     }
 });
 
