@@ -589,9 +589,12 @@ async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadlin
     for id in &ids {
         let (status, v) = fleet.finished(id, Duration::from_secs(30)).await;
         assert_ne!(status, StatusCode::ACCEPTED, "{v}");
+        // Any terminal state will do (a job started with little time left may end `fallback`);
+        // what matters is that it ended, once, in time.
         match v["state"].as_str() {
             Some("succeeded") => succeeded += 1,
             Some("expired") => expired += 1,
+            Some("fallback" | "failed") => {}
             other => panic!("unexpected end {other:?}: {v}"),
         }
         // Ended by its deadline plus the grace (and one sweep round), on Redis' clock.

@@ -3,7 +3,8 @@
 //!
 //! The completion rate is derived from the stream itself: completed entries are deleted, so
 //! `entries-added − length` counts every job that left the queue; its growth per second is the
-//! fleet's completion rate, and `backlog ÷ rate` is the predicted wait.
+//! fleet's completion rate, and `backlog ÷ rate` is the predicted wait. Jobs the sweeper ended past
+//! their deadline (`{p}:swept`) left the stream too, without a worker: they are subtracted.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub struct QueueSample {
     pub consumers_alive: u64,
     pub dead_letters: u64,
     pub records_backlog: u64,
+    /// Jobs the sweeper ended, ever (they left the stream without a worker completing them).
+    pub swept: u64,
 }
 
 /// Reads one sample: every partition's stream, summed (the oldest job is the oldest of all,
@@ -51,6 +54,7 @@ pub async fn sample(store: &JobStore) -> redis::RedisResult<QueueSample> {
                 total.oldest_age_s = total.oldest_age_s.max(s.oldest_age_s);
                 total.dead_letters += s.dead_letters;
                 total.records_backlog += s.records_backlog;
+                total.swept += s.swept;
             }
             // No stream yet in this partition (nothing submitted to it).
             Err(e) if e.to_string().contains("no such key") => {}
@@ -77,7 +81,14 @@ async fn sample_partition(
 ) -> redis::RedisResult<QueueSample> {
     let stream = keys.jobs_stream();
     let mut conn = store.connection();
-    let (info, groups, consumers, dead, records): (Value, Value, Value, u64, u64) = redis::pipe()
+    let (info, groups, consumers, dead, records, swept): (
+        Value,
+        Value,
+        Value,
+        u64,
+        u64,
+        Option<u64>,
+    ) = redis::pipe()
         .cmd("XINFO")
         .arg("STREAM")
         .arg(&stream)
@@ -90,6 +101,7 @@ async fn sample_partition(
         .arg(Keys::GROUP)
         .xlen(keys.dead_letters())
         .xlen(keys.records_stream())
+        .get(keys.swept())
         .query_async(&mut conn)
         .await?;
     let info = map(&info);
@@ -133,6 +145,7 @@ async fn sample_partition(
         consumers_alive: 0,
         dead_letters: dead,
         records_backlog: records,
+        swept: swept.unwrap_or(0),
     })
 }
 
@@ -168,7 +181,11 @@ pub async fn run(
                 continue;
             }
         };
-        let left = s.entries_added.saturating_sub(s.length);
+        // Jobs that left the stream, less those the sweeper ended: what the fleet completed.
+        let left = s
+            .entries_added
+            .saturating_sub(s.length)
+            .saturating_sub(s.swept);
         let now = Instant::now();
         let mut completing = false;
         if let Some((t0, left0)) = previous {

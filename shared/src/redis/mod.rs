@@ -19,6 +19,7 @@
 //! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
 //! | `{p}:deadlines` | sorted set | every accepted job's id scored by its deadline (ms); the sweeper ends what is still pending past deadline + grace |
 //! | `{p}:sweep` | string (PX) | the sweeper's lease on the partition for one round |
+//! | `{p}:swept` | string (counter) | jobs the sweeper ended, ever; the queue sampler does not count them as completions |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that

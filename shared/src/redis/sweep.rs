@@ -123,7 +123,8 @@ impl Sweeper {
             let mut inv = scripts().sweep.prepare_invoke();
             inv.key(k.deadlines())
                 .key(k.jobs_stream())
-                .key(k.records_stream());
+                .key(k.records_stream())
+                .key(k.swept());
             for (id, tenant) in ids.iter().zip(&tenants) {
                 inv.key(k.job(id))
                     .key(k.tenant_open_jobs(tenant.as_deref().unwrap_or("")));
