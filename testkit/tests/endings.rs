@@ -630,3 +630,43 @@ async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadlin
         assert!(w.wait_exit(Duration::from_secs(10)).await.success());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_every_partition_is_swept() {
+    let cluster = routeq_testkit::RedisCluster::start().await;
+    let fleet = Fleet::start_on(&cluster.url(), "{sweep}", 3, SimArgs::instant(), |cfg| {
+        cfg.sweep_interval_ms = 100;
+        cfg.sweep_grace_ms = GRACE_MS;
+    })
+    .await;
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let mut body = trip(300 + i);
+        body["deadline_ms"] = json!(1_000);
+        ids.push(fleet.submit(&body).await);
+    }
+    let partitions: std::collections::HashSet<u16> =
+        ids.iter().map(|id| fleet.keys.partition_of(id)).collect();
+    assert_eq!(
+        partitions.len(),
+        3,
+        "the jobs did not spread: {partitions:?}"
+    );
+    for id in &ids {
+        let (status, v) = ended_by(
+            &fleet,
+            id,
+            t0,
+            Duration::from_millis(1_000 + GRACE_MS + 2_000),
+        )
+        .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
+        assert_eq!(v["state"], "expired", "{v}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = fleet.done_counts();
+    for id in &ids {
+        assert_eq!(counts.get(id).copied(), Some(1), "job {id}");
+    }
+}
