@@ -164,13 +164,18 @@ impl Application {
         let grace = Duration::from_millis(state.cfg.shutdown_grace_ms);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
         let signal_token = token.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let limits = crate::http::serve::ConnLimits {
+            header_read_timeout: Duration::from_millis(state.cfg.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(state.cfg.idle_timeout_ms),
+            max_connections: state.cfg.max_client_connections,
+        };
+        let serve = crate::http::serve::serve(self.listener, self.router, limits, async move {
             shutdown.await;
             signal_token.cancel();
         });
-        let mut serve = std::pin::pin!(serve.into_future());
+        let mut serve = std::pin::pin!(serve);
         tokio::select! {
-            r = &mut serve => r?,
+            () = &mut serve => {},
             () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutdown grace elapsed with requests still in flight");
             }

@@ -209,6 +209,26 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_MAX_BACKLOG", default_value_t = 1_000_000)]
     pub max_backlog: u64,
 
+    /// The headers of a request must arrive within this many ms, counted from when the
+    /// connection starts waiting for them: it also closes keep-alive connections idle between
+    /// requests and sockets that never send (slowloris).
+    #[arg(long, env = "ROUTEQ_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection with no byte read or written for this many ms is closed, whatever it is
+    /// doing; must exceed --max-wait-s, so a wait for a result is never cut.
+    #[arg(long, env = "ROUTEQ_IDLE_TIMEOUT_MS", default_value_t = 120_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Most client connections open at once on the API listener; at the limit, new ones wait
+    /// (in the kernel's backlog) until one closes.
+    #[arg(
+        long = "max-connections",
+        env = "ROUTEQ_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_client_connections: usize,
+
     /// Adds GET /_debug/panic, which panics, to prove panics are contained (tests only).
     #[arg(long, env = "ROUTEQ_DEBUG_PANIC_ROUTE", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub debug_panic_route: bool,
@@ -281,6 +301,14 @@ impl GatewayConfig {
             .is_some_and(|a| a == self.listen && a.port() != 0)
         {
             return Err("--admin-listen must differ from --listen".into());
+        }
+        if self.header_read_timeout_ms == 0 || self.max_client_connections == 0 {
+            return Err("--header-read-timeout-ms and --max-connections must be above 0".into());
+        }
+        if self.idle_timeout_ms <= self.max_wait_s.saturating_mul(1000) {
+            return Err(
+                "--idle-timeout-ms must exceed --max-wait-s (a wait must not be cut)".into(),
+            );
         }
         if self.subscription_heartbeat_ms < 50 {
             return Err("--subscription-heartbeat-ms must be at least 50".into());

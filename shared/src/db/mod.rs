@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use geocodes::{StoredGeocode, geocode_get, geocode_put, normalise_address};
-pub use jobs::{get_job, write_records};
+pub use jobs::{WriteReport, get_job, sanitise, write_records, write_records_isolating};
 
 /// The schema, embedded from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -169,6 +169,12 @@ impl Keys {
         format!("{}:records", self.prefix)
     }
 
+    /// Records PostgreSQL refused even alone (a value it cannot store): parked here by the
+    /// recorder, with the error, so the rest flows on.
+    pub fn records_parked(&self) -> String {
+        format!("{}:records:parked", self.prefix)
+    }
+
     /// The dead-letter stream.
     pub fn dead_letters(&self) -> String {
         format!("{}:dead", self.prefix)
