@@ -94,6 +94,11 @@ async fn a_job_no_worker_ever_reads_ends_expired_by_its_deadline_plus_grace() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fleet.done_counts().get(&id).copied(), Some(1));
     assert_eq!(stream_len(&fleet).await, 0);
+    let metrics = routeq_testkit::http::text(&fleet.gateway.admin_url("/metrics")).await;
+    assert!(
+        routeq_testkit::http::series_value(&metrics, "routeq_jobs_swept_total") >= 1.0,
+        "{metrics}"
+    );
 
     // A worker that comes later finds nothing to do and calls no provider.
     let _w = fleet.worker_in_process(|_| {}).await;
