@@ -241,3 +241,42 @@ async fn a_fleet_scaled_to_zero_is_judged_by_its_last_measured_rate() {
         "refused while scaled to zero: {statuses:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_the_sweeper_ends_are_not_a_completion_rate_to_judge_by() {
+    // Scaled to zero after a measured rate: impatient jobs come in and the sweeper ends them. Those
+    // endings are not the fleet's work: judging by them would refuse the next impatient jobs.
+    let fleet = routeq_testkit::Fleet::start_with(routeq_sim::SimArgs::instant(), |cfg| {
+        cfg.admission_min_backlog = 5;
+        cfg.sample_interval_ms = 100;
+        cfg.sweep_interval_ms = 100;
+        cfg.sweep_grace_ms = 100;
+    })
+    .await;
+    let worker = fleet.worker_in_process(|_| {}).await;
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    while t0.elapsed() < Duration::from_secs(2) {
+        ids.push(fleet.submit(&routeq_testkit::trip(ids.len() as u32)).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for id in &ids {
+        assert_eq!(
+            fleet.finished(id, Duration::from_secs(10)).await.0,
+            StatusCode::OK
+        );
+    }
+    worker.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut statuses = Vec::new();
+    for i in 0..50u32 {
+        let mut body = routeq_testkit::trip(2_000 + i);
+        body["deadline_ms"] = serde_json::json!(1_000);
+        statuses.push(fleet.gateway.post(&body).await.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::ACCEPTED),
+        "refused on the sweeper's rate: {statuses:?}"
+    );
+}

@@ -94,6 +94,11 @@ async fn a_job_no_worker_ever_reads_ends_expired_by_its_deadline_plus_grace() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fleet.done_counts().get(&id).copied(), Some(1));
     assert_eq!(stream_len(&fleet).await, 0);
+    let metrics = routeq_testkit::http::text(&fleet.gateway.admin_url("/metrics")).await;
+    assert!(
+        routeq_testkit::http::series_value(&metrics, "routeq_jobs_swept_total") >= 1.0,
+        "{metrics}"
+    );
 
     // A worker that comes later finds nothing to do and calls no provider.
     let _w = fleet.worker_in_process(|_| {}).await;
@@ -416,7 +421,7 @@ async fn a_job_reclaimed_after_its_deadline_says_it_started() {
     let mut body = trip(6);
     body["deadline_ms"] = json!(1_000);
     let id = fleet.submit(&body).await;
-    let mut w = fleet.worker_process("first", &["--block-ms", "100"]);
+    let mut w = fleet.worker_process("first", &["--block-ms", "100", "--sweep-grace-ms", "60000"]);
     started(&fleet, &id, 1).await;
     w.kill();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -433,6 +438,8 @@ async fn a_job_reclaimed_after_its_deadline_says_it_started() {
             "1000",
             "--call-timeout-ms",
             "500",
+            "--sweep-grace-ms",
+            "60000",
         ],
     );
     let (status, v) = fleet.finished(&id, Duration::from_secs(15)).await;
@@ -564,7 +571,17 @@ fn epoch_ms(v: &Value, field: &str) -> i64 {
 async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadline_plus_grace() {
     const PHASE: Duration = Duration::from_secs(5);
     let fleet = sweeping_fleet(SimArgs::default()).await;
-    let flags = ["--concurrency", "8", "--block-ms", "100"];
+    // Workers sweep too, with the fleet's grace (whoever holds a partition's lease sweeps it).
+    let flags = [
+        "--concurrency",
+        "8",
+        "--block-ms",
+        "100",
+        "--sweep-interval-ms",
+        "100",
+        "--sweep-grace-ms",
+        "1000",
+    ];
     let mut ids = Vec::new();
     let mut i = 0u32;
     let mut submit_for = async |fleet: &Fleet, ids: &mut Vec<String>, d: Duration| {
@@ -591,9 +608,12 @@ async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadlin
     for id in &ids {
         let (status, v) = fleet.finished(id, Duration::from_secs(30)).await;
         assert_ne!(status, StatusCode::ACCEPTED, "{v}");
+        // Any terminal state will do (a job started with little time left may end `fallback`);
+        // what matters is that it ended, once, in time.
         match v["state"].as_str() {
             Some("succeeded") => succeeded += 1,
             Some("expired") => expired += 1,
+            Some("fallback" | "failed") => {}
             other => panic!("unexpected end {other:?}: {v}"),
         }
         // Ended by its deadline plus the grace (and one sweep round), on Redis' clock.
@@ -628,4 +648,85 @@ async fn soak_no_workers_for_a_while_then_workers_back_every_job_ends_by_deadlin
         w.terminate();
         assert!(w.wait_exit(Duration::from_secs(10)).await.success());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_every_partition_is_swept() {
+    let cluster = routeq_testkit::RedisCluster::start().await;
+    let fleet = Fleet::start_on(&cluster.url(), "{sweep}", 3, SimArgs::instant(), |cfg| {
+        cfg.sweep_interval_ms = 100;
+        cfg.sweep_grace_ms = GRACE_MS;
+    })
+    .await;
+    let t0 = Instant::now();
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        let mut body = trip(300 + i);
+        body["deadline_ms"] = json!(1_000);
+        ids.push(fleet.submit(&body).await);
+    }
+    let partitions: std::collections::HashSet<u16> =
+        ids.iter().map(|id| fleet.keys.partition_of(id)).collect();
+    assert_eq!(
+        partitions.len(),
+        3,
+        "the jobs did not spread: {partitions:?}"
+    );
+    for id in &ids {
+        let (status, v) = ended_by(
+            &fleet,
+            id,
+            t0,
+            Duration::from_millis(1_000 + GRACE_MS + 2_000),
+        )
+        .await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
+        assert_eq!(v["state"], "expired", "{v}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let counts = fleet.done_counts();
+    for id in &ids {
+        assert_eq!(counts.get(id).copied(), Some(1), "job {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_sweep_too_so_jobs_end_while_no_gateway_sweeps() {
+    // The gateway's sweeper stays out of the way (its first round runs before any job).
+    let fleet = Fleet::start_with(SimArgs::instant(), |cfg| {
+        cfg.sweep_interval_ms = 600_000;
+    })
+    .await;
+    let t0 = Instant::now();
+    let mut body = trip(400);
+    body["deadline_ms"] = json!(1_000);
+    let id = fleet.submit(&body).await;
+    // Redis loses the stream entry: no worker will ever read the job.
+    let entry = fleet.job_field(&id, f::ENTRY).await.expect("entry");
+    let mut conn = fleet.redis().await;
+    let _: () = redis::AsyncCommands::xdel(&mut conn, fleet.keys.jobs_stream(), &[&entry])
+        .await
+        .expect("xdel");
+    let _w = fleet.worker_process(
+        "sweeping",
+        &[
+            "--block-ms",
+            "100",
+            "--sweep-interval-ms",
+            "100",
+            "--sweep-grace-ms",
+            "1000",
+        ],
+    );
+    let (status, v) = ended_by(
+        &fleet,
+        &id,
+        t0,
+        Duration::from_millis(1_000 + GRACE_MS + 3_000),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["state"], "expired", "{v}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fleet.done_counts().get(&id).copied(), Some(1));
 }

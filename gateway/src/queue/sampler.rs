@@ -3,7 +3,8 @@
 //!
 //! The completion rate is derived from the stream itself: completed entries are deleted, so
 //! `entries-added − length` counts every job that left the queue; its growth per second is the
-//! fleet's completion rate, and `backlog ÷ rate` is the predicted wait.
+//! fleet's completion rate, and `backlog ÷ rate` is the predicted wait. Jobs the sweeper ended past
+//! their deadline (`{p}:swept`) left the stream too, without a worker: they are subtracted.
 
 use std::time::{Duration, Instant};
 
@@ -61,7 +62,11 @@ pub async fn run(
                 continue;
             }
         };
-        let left = s.entries_added.saturating_sub(s.length);
+        // Jobs that left the stream, less those the sweeper ended: what the fleet completed.
+        let left = s
+            .entries_added
+            .saturating_sub(s.length)
+            .saturating_sub(s.swept);
         let now = Instant::now();
         let mut completing = false;
         if let Some((t0, left0, added0)) = previous {

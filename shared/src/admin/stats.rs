@@ -54,6 +54,8 @@ pub struct QueueSample {
     pub consumers_alive: u64,
     pub dead_letters: u64,
     pub records_backlog: u64,
+    /// Jobs the sweeper ended, ever (they left the stream without a worker completing them).
+    pub swept: u64,
     /// Every consumer, merged over partitions (in flight summed, idle the least).
     pub workers: Vec<WorkerView>,
     /// Whether any partition has a stream yet.
@@ -77,6 +79,7 @@ pub async fn sample(conn: &Conn, keys: &Keys) -> redis::RedisResult<QueueSample>
                 total.oldest_age_s = total.oldest_age_s.max(s.oldest_age_s);
                 total.dead_letters += s.dead_letters;
                 total.records_backlog += s.records_backlog;
+                total.swept += s.swept;
             }
             // No stream yet in this partition (nothing submitted to it).
             Err(e) if e.to_string().contains("no such key") => {}
@@ -96,7 +99,14 @@ async fn sample_partition(
 ) -> redis::RedisResult<QueueSample> {
     let stream = keys.jobs_stream();
     let mut conn = conn.clone();
-    let (info, groups, consumers, dead, records): (Value, Value, Value, u64, u64) = redis::pipe()
+    let (info, groups, consumers, dead, records, swept): (
+        Value,
+        Value,
+        Value,
+        u64,
+        u64,
+        Option<u64>,
+    ) = redis::pipe()
         .cmd("XINFO")
         .arg("STREAM")
         .arg(&stream)
@@ -109,6 +119,7 @@ async fn sample_partition(
         .arg(Keys::GROUP)
         .xlen(keys.dead_letters())
         .xlen(keys.records_stream())
+        .get(keys.swept())
         .query_async(&mut conn)
         .await?;
     let info = map(&info);
@@ -161,6 +172,7 @@ async fn sample_partition(
         oldest_age_s,
         dead_letters: dead,
         records_backlog: records,
+        swept: swept.unwrap_or(0),
         ..QueueSample::default()
     })
 }

@@ -269,6 +269,12 @@ impl Keys {
         format!("{}:deadlines", self.prefix)
     }
 
+    /// How many jobs the sweeper ended in this partition, ever (the queue sampler subtracts it
+    /// from the jobs that left the stream: expiring is not completing).
+    pub fn swept(&self) -> String {
+        format!("{}:swept", self.prefix)
+    }
+
     /// The sweeper's lease on this partition: the one process that sweeps it this round.
     pub fn sweep_lease(&self) -> String {
         format!("{}:sweep", self.prefix)

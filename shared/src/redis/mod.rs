@@ -27,6 +27,7 @@
 //! | `{p}:paused` | string | set while the fleet is paused (JSON: since, reason): workers read no new jobs |
 //! | `{p}:sampled` | hash | the queue as a gateway last sampled it: `at arrival completion wait` |
 //! | `{p}:breakers` | hash | `<consumer> <provider>` → `<state> <at ms>`: each worker's breakers, every second |
+//! | `{p}:swept` | string (counter) | jobs the sweeper ended, ever; the queue sampler does not count them as completions |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that

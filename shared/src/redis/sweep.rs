@@ -15,6 +15,8 @@ use crate::job::Outcome;
 
 /// Most jobs one script call looks at (a round runs calls until none are due).
 const BATCH: usize = 200;
+/// The longest a sweeper holds a partition's lease, in ms.
+pub const MAX_LEASE_MS: u64 = 1_000;
 /// Most calls per partition per round (bounds one round's work; the rest waits a round).
 const MAX_CALLS: usize = 50;
 
@@ -37,12 +39,13 @@ pub struct Sweeper {
 
 impl Sweeper {
     /// `grace_ms`: how long past its deadline a job may stay pending; `every`: the round
-    /// interval (also the lease's length).
+    /// interval (also the lease's length, at most [`MAX_LEASE_MS`]: a process that sweeps
+    /// rarely must not keep the others from sweeping).
     pub fn new(store: JobStore, grace_ms: u64, every: Duration) -> Sweeper {
         Sweeper {
             store,
             grace_ms,
-            lease_ms: (every.as_millis() as u64).max(1),
+            lease_ms: (every.as_millis() as u64).clamp(1, MAX_LEASE_MS),
             owner: uuid::Uuid::now_v7().to_string(),
         }
     }
@@ -123,7 +126,8 @@ impl Sweeper {
             let mut inv = scripts().sweep.prepare_invoke();
             inv.key(k.deadlines())
                 .key(k.jobs_stream())
-                .key(k.records_stream());
+                .key(k.records_stream())
+                .key(k.swept());
             for (id, tenant) in ids.iter().zip(&tenants) {
                 inv.key(k.job(id))
                     .key(k.tenant_open_jobs(tenant.as_deref().unwrap_or("")));

@@ -164,6 +164,16 @@ impl Worker {
             touching.clone(),
         ));
 
+        // Jobs nobody ends (no gateway sweeping, a lost entry, a dead worker's job): ended
+        // `expired` at deadline + grace by whichever process holds the partition's lease.
+        let every = Duration::from_millis(self.ctx.cfg.sweep_interval_ms);
+        let sweeper = routeq_shared::redis::sweep::Sweeper::new(
+            self.ctx.store.clone(),
+            self.ctx.cfg.sweep_grace_ms,
+            every,
+        );
+        let sweeping = tokio::spawn(sweeper.run(every, token.clone().cancelled_owned()));
+
         let runs_recorder = self.pg.is_some() && self.ctx.cfg.recorder;
         if self.ctx.cfg.records == routeq_shared::redis::outbox::RecordsMode::Auto {
             if runs_recorder {
@@ -211,6 +221,7 @@ impl Worker {
         for r in readers {
             let _ = r.await;
         }
+        let _ = sweeping.await;
         self.ctx.tracker.close();
         let grace = Duration::from_millis(self.ctx.cfg.shutdown_grace_ms);
         if tokio::time::timeout(grace, self.ctx.tracker.wait())

@@ -156,6 +156,16 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 15_000)]
     pub shutdown_grace_ms: u64,
 
+    /// How often this worker looks for jobs past their deadline plus the grace that nobody ended,
+    /// in ms (gateways sweep too; one process per partition sweeps each round, under a lease).
+    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    pub sweep_interval_ms: u64,
+
+    /// How long past its deadline a job may stay unfinished before the sweeper ends it
+    /// `expired`, in ms (the same value as the gateways').
+    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    pub sweep_grace_ms: u64,
+
     /// Address of the worker's own /metrics and /healthz (port 0 picks a free port).
     #[arg(long, env = "ROUTEQ_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
     pub metrics_listen: SocketAddr,
@@ -231,6 +241,9 @@ impl WorkerConfig {
         }
         if self.recorder_batch == 0 || self.recorder_batch > 10_000 {
             return Err("--recorder-batch must be between 1 and 10000".into());
+        }
+        if self.sweep_interval_ms < 50 {
+            return Err("--sweep-interval-ms must be at least 50".into());
         }
         if self.max_attempts == 0 {
             return Err("--max-attempts must be at least 1".into());
