@@ -112,8 +112,11 @@ async fn submit(fleet: &Fleet, body: &Value) -> String {
             .await
             .expect("post");
         let status = res.status();
+        // A retry whose first attempt did create the job answers with that job (finished
+        // already, perhaps): the same id.
+        let replayed = res.headers().contains_key("idempotent-replayed");
         let v: Value = res.json().await.expect("json");
-        if status == StatusCode::ACCEPTED {
+        if status == StatusCode::ACCEPTED || replayed {
             return v["id"].as_str().expect("id").to_string();
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");

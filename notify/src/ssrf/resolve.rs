@@ -133,3 +133,23 @@ impl Resolve for OverrideResolver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overrides_answer_first_and_bad_entries_are_refused() {
+        let r = OverrideResolver::parse("Inside.Test=10.1.2.3;10.1.2.4, other.test=::1").unwrap();
+        let ips = r.resolve("inside.test.").await.unwrap();
+        assert_eq!(ips.len(), 2);
+        assert_eq!(
+            r.resolve("other.test").await.unwrap(),
+            vec!["::1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(OverrideResolver::parse("").unwrap().is_empty());
+        assert!(OverrideResolver::parse("noequals").is_err());
+        assert!(OverrideResolver::parse("a.test=not-an-ip").is_err());
+        assert!(OverrideResolver::parse("=1.2.3.4").is_err());
+    }
+}
