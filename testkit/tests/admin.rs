@@ -536,4 +536,29 @@ async fn admin_stats_json_reports_the_backlog_rates_and_breakers_of_metrics() {
         .filter(|p| p["breaker"] == "open")
         .collect();
     assert_eq!(open.len(), 1, "{s}");
+    // Each provider's fleet-wide limiter is reported (no quota set here: nothing reserved ahead).
+    let limits: Vec<&str> = s["rate_limits"]
+        .as_array()
+        .expect("rate limits")
+        .iter()
+        .filter_map(|r| r["provider"].as_str())
+        .collect();
+    assert_eq!(
+        limits.len(),
+        s["providers"].as_array().map_or(0, Vec::len),
+        "{s}"
+    );
+    // The recent failure codes are the worker's finished-job counts by code.
+    let fallbacks = series_value(
+        &worker,
+        r#"routeq_jobs_finished_total{state="fallback",code="PROVIDER_UNAVAILABLE"}"#,
+    );
+    assert_eq!(fallbacks, 3.0, "{worker}");
+    let recent = s["recent_errors"].as_array().expect("recent errors");
+    assert_eq!(recent.len(), 1, "{s}");
+    assert_eq!(
+        (recent[0]["code"].as_str(), recent[0]["count"].as_f64()),
+        (Some("PROVIDER_UNAVAILABLE"), Some(fallbacks)),
+        "{s}"
+    );
 }

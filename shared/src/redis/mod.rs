@@ -19,6 +19,7 @@
 //! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
 //! | `{p}:paused` | string | set while the fleet is paused (JSON: since, reason): workers read no new jobs |
 //! | `{p}:sampled` | hash | the queue as a gateway last sampled it: `at arrival completion wait` |
+//! | `{p}:codes:<minute>` | hash | failure code → jobs that ended with it in that minute (each worker adds its counts every second; TTL 15 min) |
 //! | `{p}:breakers` | hash | `<consumer> <provider>` → `<state> <at ms>`: each worker's breakers, every second |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!

@@ -81,6 +81,7 @@ impl Worker {
             settings,
             in_flight: Default::default(),
             paused,
+            codes: Default::default(),
         });
         Ok(Worker {
             ctx,
@@ -127,6 +128,7 @@ impl Worker {
             keys.clone(),
             self.ctx.consumer.clone(),
             self.ctx.engine.breakers.clone(),
+            self.ctx.codes.clone(),
             token.clone(),
         ));
         tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");

@@ -5,4 +5,5 @@
 pub mod admin;
 pub mod breakers;
 pub mod cli;
+pub mod codes;
 pub mod recorder;
