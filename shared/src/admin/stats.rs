@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, Value};
 
-use super::value::{glob, int, map, text};
+use super::value::{glob, int, map, scan_owner, text};
 use crate::redis::{Conn, Keys};
 
 /// The longest predicted wait reported (a day): beyond it the number means "not draining".
@@ -438,20 +438,8 @@ pub async fn tenants(conn: &Conn, keys: &Keys) -> redis::RedisResult<Vec<TenantV
     let now = crate::job::now_ms();
     for k in keys.all() {
         let prefix = k.tenant_open_jobs("");
+        let names = scan_owner(conn, &k.jobs_stream(), &format!("{}*", glob(&prefix))).await?;
         let mut c = conn.clone();
-        let mut names = Vec::new();
-        {
-            let mut it: redis::AsyncIter<String> = c
-                .scan_options(
-                    redis::ScanOptions::default()
-                        .with_pattern(format!("{}*", glob(&prefix)))
-                        .with_count(500),
-                )
-                .await?;
-            while let Some(item) = it.next_item().await {
-                names.push(item?);
-            }
-        }
         for key in names {
             let n: u64 = c.zcount(&key, now as f64, "+inf").await?;
             let tenant = key[prefix.len()..].to_string();
