@@ -30,6 +30,8 @@ pub enum Code {
     JobNotCancellable,
     EndpointNotFound,
     MethodNotAllowed,
+    /// The web console refused an action: not from its own origin, or without its CSRF token.
+    ConsoleForbidden,
     // --- the route itself cannot exist ---
     AddressNotFound,
     NoRoute,
@@ -55,7 +57,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 35] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -73,6 +75,7 @@ impl Code {
         Code::JobNotCancellable,
         Code::EndpointNotFound,
         Code::MethodNotAllowed,
+        Code::ConsoleForbidden,
         Code::AddressNotFound,
         Code::NoRoute,
         Code::StationNotFound,
@@ -110,6 +113,7 @@ impl Code {
             Code::JobNotFound | Code::EndpointNotFound => 404,
             Code::JobNotCancellable => 409,
             Code::MethodNotAllowed => 405,
+            Code::ConsoleForbidden => 403,
             Code::RateLimited | Code::TenantQueueFull => 429,
             Code::Unauthorized => 401,
             Code::RequestTimeout => 408,
@@ -143,6 +147,9 @@ impl Code {
             Code::JobNotCancellable => "Job is no longer queued and cannot be cancelled",
             Code::EndpointNotFound => "No such endpoint",
             Code::MethodNotAllowed => "Method not allowed on this endpoint",
+            Code::ConsoleForbidden => {
+                "Refused: not from the console's own origin, or without its CSRF token"
+            }
             Code::AddressNotFound => "Address not found",
             Code::NoRoute => "No route between the points",
             Code::StationNotFound => "No such charging station",
@@ -195,6 +202,7 @@ impl Code {
             Code::JobNotCancellable => "JOB_NOT_CANCELLABLE",
             Code::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Code::ConsoleForbidden => "CONSOLE_FORBIDDEN",
             Code::AddressNotFound => "ADDRESS_NOT_FOUND",
             Code::NoRoute => "NO_ROUTE",
             Code::StationNotFound => "STATION_NOT_FOUND",

@@ -23,7 +23,8 @@ use super::session::{COOKIE, SESSION_MS, Session, same_origin};
 
 /// A refusal: no session (a page goes to the login form, the JSON endpoint answers 401), or a
 /// post that is not the console's own (403).
-fn refuse(status: StatusCode, code: Code, why: &str) -> Response {
+fn refuse(code: Code, why: &str) -> Response {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     let body = page(
         "Refused",
         "",
@@ -56,18 +57,15 @@ impl IntoResponse for Refused {
         match self {
             Refused::Login => Redirect::to("/console/login").into_response(),
             Refused::NoSession => refuse(
-                StatusCode::UNAUTHORIZED,
                 Code::Unauthorized,
                 "Log in with the admin credential first.",
             ),
             Refused::CrossSite => refuse(
-                StatusCode::FORBIDDEN,
-                Code::Unauthorized,
+                Code::ConsoleForbidden,
                 "Refused: this action did not come from the console's own origin.",
             ),
             Refused::BadToken => refuse(
-                StatusCode::FORBIDDEN,
-                Code::Unauthorized,
+                Code::ConsoleForbidden,
                 "Refused: the form's CSRF token does not belong to this session.",
             ),
         }
@@ -158,11 +156,7 @@ pub async fn login(
     }
     if !c.credential.matches(&f.credential) {
         tracing::warn!("console: a login with a wrong credential");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthorized,
-            "That is not the admin credential.",
-        );
+        return refuse(Code::Unauthorized, "That is not the admin credential.");
     }
     let cookie = format!(
         "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
