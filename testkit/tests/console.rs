@@ -423,6 +423,30 @@ async fn a_real_browser_watches_the_overview_move_under_load_finds_a_job_and_rep
     let (status, _) = fleet.finished(&parked, Duration::from_secs(5)).await;
     assert_eq!(status, StatusCode::OK);
 
+    // Pause and resume from the navigation bar: the overview says so, the workers' key is set.
+    b.goto(&console("/console")).await;
+    b.eval("document.getElementById('pause-switch').click(); true")
+        .await;
+    b.wait_for("document.getElementById('paused').style.display === 'block'")
+        .await;
+    let paused_key = fleet.keys.paused();
+    let mut c = fleet.redis().await;
+    let v: Option<String> = redis::AsyncCommands::get(&mut c, &paused_key)
+        .await
+        .expect("get");
+    assert!(v.is_some(), "the console's pause did not set {paused_key}");
+    b.eval("document.getElementById('pause-switch').click(); true")
+        .await;
+    b.wait_for("document.getElementById('pause-switch').textContent === 'Pause consumption'")
+        .await;
+    let v: Option<String> = redis::AsyncCommands::get(&mut c, &paused_key)
+        .await
+        .expect("get");
+    assert!(
+        v.is_none(),
+        "the console's resume did not clear {paused_key}"
+    );
+
     // Tenants and keys: a key created in the browser is shown once.
     b.goto(&console("/console/tenants")).await;
     b.eval("document.getElementById('tenant').value = 'browser-tenant'; document.getElementById('create').click(); true")
