@@ -4,7 +4,6 @@ use std::io::Write;
 
 use routeq_shared::redis::RedisArgs;
 use routeq_shared::redis::connect::Timeouts;
-use routeq_shared::telemetry::LogArgs;
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -15,8 +14,15 @@ use routeq_shared::telemetry::LogArgs;
 pub struct AdminArgs {
     #[command(flatten)]
     pub redis: RedisArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
+    /// Log filter in `RUST_LOG` syntax. Logs go to stderr, so stdout stays the command's output
+    /// (`--json` parses).
+    #[arg(
+        long = "log-level",
+        env = "ROUTEQ_LOG",
+        default_value = "warn",
+        global = true
+    )]
+    pub log_level: String,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -112,5 +112,20 @@ fn print(o: &Overview, out: &mut impl Write) -> std::io::Result<()> {
             p.provider, p.breaker, p.open, p.half_open, p.closed
         )?;
     }
+    if !o.recent_errors.is_empty() {
+        let codes: Vec<String> = o
+            .recent_errors
+            .iter()
+            .map(|c| format!("{} {}", c.code, c.count))
+            .collect();
+        writeln!(out, "errors (5 min)   {}", codes.join(", "))?;
+    }
+    for r in &o.rate_limits {
+        writeln!(
+            out,
+            "rate limit {:<9} slots reserved {} ms ahead, Retry-After hold {} ms",
+            r.provider, r.reserved_ahead_ms, r.held_ms
+        )?;
+    }
     print_workers(&o.workers, out)
 }

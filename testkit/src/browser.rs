@@ -90,6 +90,14 @@ impl Browser {
 
     /// One DevTools command; its result (a protocol error fails the test).
     pub async fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params).await {
+            Ok(v) => v,
+            Err(e) => panic!("{method}: {e}"),
+        }
+    }
+
+    /// One DevTools command; its result or the protocol's error.
+    pub async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut msg = json!({"id": id, "method": method, "params": params});
@@ -111,8 +119,10 @@ impl Browser {
             };
             let v: Value = serde_json::from_str(&text).expect("CDP JSON");
             if v["id"] == id {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
+                if !v["error"].is_null() {
+                    return Err(v["error"].clone());
+                }
+                return Ok(v["result"].clone());
             }
         }
     }
@@ -124,15 +134,22 @@ impl Browser {
             .await;
     }
 
-    /// Evaluates `expr` in the page (promises awaited); its value.
+    /// Evaluates `expr` in the page (promises awaited); its value. An evaluation the page
+    /// navigated away from (a click that submits a form) is `null`.
     pub async fn eval(&mut self, expr: &str) -> Value {
         let r = self
-            .call(
+            .try_call(
                 "Runtime.evaluate",
                 json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
             )
             .await;
-        r["result"]["value"].clone()
+        match r {
+            Ok(r) => r["result"]["value"].clone(),
+            Err(e) if e.to_string().contains("navigated") || e.to_string().contains("context") => {
+                Value::Null
+            }
+            Err(e) => panic!("Runtime.evaluate {expr}: {e}"),
+        }
     }
 
     /// Waits (10 s at most) until `expr` is truthy; its value.

@@ -536,4 +536,71 @@ async fn admin_stats_json_reports_the_backlog_rates_and_breakers_of_metrics() {
         .filter(|p| p["breaker"] == "open")
         .collect();
     assert_eq!(open.len(), 1, "{s}");
+    // Each provider's fleet-wide limiter is reported (no quota set here: nothing reserved ahead).
+    let limits: Vec<&str> = s["rate_limits"]
+        .as_array()
+        .expect("rate limits")
+        .iter()
+        .filter_map(|r| r["provider"].as_str())
+        .collect();
+    assert_eq!(
+        limits.len(),
+        s["providers"].as_array().map_or(0, Vec::len),
+        "{s}"
+    );
+    // The recent failure codes are the worker's finished-job counts by code.
+    let fallbacks = series_value(
+        &worker,
+        r#"routeq_jobs_finished_total{state="fallback",code="PROVIDER_UNAVAILABLE"}"#,
+    );
+    assert_eq!(fallbacks, 3.0, "{worker}");
+    let recent = s["recent_errors"].as_array().expect("recent errors");
+    assert_eq!(recent.len(), 1, "{s}");
+    assert_eq!(
+        (recent[0]["code"].as_str(), recent[0]["count"].as_f64()),
+        (Some("PROVIDER_UNAVAILABLE"), Some(fallbacks)),
+        "{s}"
+    );
+}
+
+#[tokio::test]
+async fn admin_reads_a_fleet_on_a_redis_cluster_with_partitions() {
+    let cluster = routeq_testkit::RedisCluster::start().await;
+    let prefix = "{adm-cluster}";
+    let fleet = Fleet::start_on(&cluster.url(), prefix, 3, SimArgs::instant(), |_| {}).await;
+    let _w = fleet.worker_process("cluster-1", &[]);
+    let bodies: Vec<Value> = (0..6).map(trip).collect();
+    let ids = fleet.submit_all(&bodies).await;
+    for id in &ids {
+        let (status, _) = fleet.finished(id, Duration::from_secs(15)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let env = [
+        ("ROUTEQ_REDIS_URL", cluster.url()),
+        ("ROUTEQ_KEY_PREFIX", prefix.to_string()),
+        ("ROUTEQ_PARTITIONS", "3".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Every job, whatever its partition (and so its node), by id and by request id.
+    for id in &ids {
+        let out = run("routeq-admin", &["jobs", "show", id, "--json"], &env);
+        assert!(out.status.success(), "{}", text(&out));
+        let j: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let rid = j["request_id"].as_str().expect("rid").to_string();
+        let out = run(
+            "routeq-admin",
+            &["jobs", "find", "--request-id", &rid, "--json"],
+            &env,
+        );
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains(id.as_str()),
+            "{}",
+            text(&out)
+        );
+    }
+    let out = run("routeq-admin", &["stats", "--json"], &env);
+    assert!(out.status.success(), "{}", text(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(s["backlog"], 0, "{s}");
+    assert_eq!(s["workers"][0]["name"], "cluster-1", "{s}");
 }

@@ -171,7 +171,7 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key from `routeq-gateway keys create` (required with --auth keys)",
+                        "An API key from `routeq-admin keys create` (required with --auth keys)",
                     ))
                     .build(),
             ),

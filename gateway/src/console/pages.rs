@@ -23,7 +23,8 @@ use super::session::{COOKIE, SESSION_MS, Session, same_origin};
 
 /// A refusal: no session (a page goes to the login form, the JSON endpoint answers 401), or a
 /// post that is not the console's own (403).
-fn refuse(status: StatusCode, code: Code, why: &str) -> Response {
+fn refuse(code: Code, why: &str) -> Response {
+    let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::FORBIDDEN);
     let body = page(
         "Refused",
         "",
@@ -56,18 +57,15 @@ impl IntoResponse for Refused {
         match self {
             Refused::Login => Redirect::to("/console/login").into_response(),
             Refused::NoSession => refuse(
-                StatusCode::UNAUTHORIZED,
                 Code::Unauthorized,
                 "Log in with the admin credential first.",
             ),
             Refused::CrossSite => refuse(
-                StatusCode::FORBIDDEN,
-                Code::Unauthorized,
+                Code::ConsoleForbidden,
                 "Refused: this action did not come from the console's own origin.",
             ),
             Refused::BadToken => refuse(
-                StatusCode::FORBIDDEN,
-                Code::Unauthorized,
+                Code::ConsoleForbidden,
                 "Refused: the form's CSRF token does not belong to this session.",
             ),
         }
@@ -158,11 +156,7 @@ pub async fn login(
     }
     if !c.credential.matches(&f.credential) {
         tracing::warn!("console: a login with a wrong credential");
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthorized,
-            "That is not the admin credential.",
-        );
+        return refuse(Code::Unauthorized, "That is not the admin credential.");
     }
     let cookie = format!(
         "{COOKIE}={}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={}",
@@ -242,6 +236,8 @@ async function refresh(){
     if(o.paused)document.getElementById('paused').textContent='Paused since '+new Date(o.paused.since_ms).toISOString()+' '+o.paused.reason+': workers take no new jobs; submits still queue.';
     rows('workers',o.workers,(tr,w)=>{cell(tr,w.name);cell(tr,w.alive?'yes':'no');cell(tr,w.in_flight,'num');cell(tr,new Date(w.last_seen_ms).toISOString());});
     rows('providers',o.providers,(tr,p)=>{cell(tr,p.provider);cell(tr,p.breaker,p.breaker);cell(tr,p.open,'num');cell(tr,p.half_open,'num');cell(tr,p.closed,'num');});
+    rows('rates',o.rate_limits,(tr,r)=>{cell(tr,r.provider);cell(tr,r.reserved_ahead_ms,'num');cell(tr,r.held_ms,'num');});
+    rows('errors',o.recent_errors,(tr,c)=>{cell(tr,c.code);cell(tr,c.count,'num');});
     rows('tenants',o.tenants,(tr,t)=>{cell(tr,t.tenant);cell(tr,t.open_jobs,'num');});
   }catch(e){document.getElementById('updated').textContent='refresh failed: '+e;}
 }
@@ -276,6 +272,8 @@ pub async fn overview(State(c): State<Console>, headers: HeaderMap) -> Response 
         "</div><p>Rates from: <span id=\"rates_from\"></span> · updated <span id=\"updated\"></span></p>\
          <h2>Workers</h2><table><thead><tr><th>worker</th><th>alive</th><th>in flight</th><th>last seen</th></tr></thead><tbody id=\"workers\"></tbody></table>\
          <h2>Providers</h2><table><thead><tr><th>provider</th><th>breaker</th><th>open</th><th>half-open</th><th>closed</th></tr></thead><tbody id=\"providers\"></tbody></table>\
+         <h2>Recent error codes (5 min)</h2><table><thead><tr><th>code</th><th>jobs</th></tr></thead><tbody id=\"errors\"></tbody></table>\
+         <h2>Rate limits</h2><p>Slots reserved ahead: how long a call waits for its slot now (above 0 the provider's quota is in full use).</p><table><thead><tr><th>provider</th><th>reserved ahead (ms)</th><th>Retry-After hold (ms)</th></tr></thead><tbody id=\"rates\"></tbody></table>\
          <h2>Tenants (with a queue cap)</h2><table><thead><tr><th>tenant</th><th>unfinished jobs</th></tr></thead><tbody id=\"tenants\"></tbody></table>",
     );
     let _ = write!(body, "<script>{OVERVIEW_JS}</script>");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use redis::AsyncCommands;
 
-use super::value::glob;
+use super::value::{glob, scan_owner};
 use crate::job::JobRecord;
 use crate::redis::record::{Delivery, f};
 use crate::redis::{Conn, Keys};
@@ -99,20 +99,8 @@ pub async fn by_request_id(
     let mut out = Vec::new();
     for k in keys.all() {
         let pattern = format!("{}*", glob(&k.job("")));
+        let names = scan_owner(conn, &k.jobs_stream(), &pattern).await?;
         let mut c = conn.clone();
-        let mut names = Vec::new();
-        {
-            let mut it: redis::AsyncIter<String> = c
-                .scan_options(
-                    redis::ScanOptions::default()
-                        .with_pattern(pattern)
-                        .with_count(1000),
-                )
-                .await?;
-            while let Some(item) = it.next_item().await {
-                names.push(item?);
-            }
-        }
         for key in names {
             let rid: Option<String> = c.hget(&key, f::REQUEST_ID).await?;
             if rid.as_deref() == Some(request_id) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, Value};
 
-use super::value::{glob, int, map, text};
+use super::value::{glob, int, map, scan_owner, text};
 use crate::redis::{Conn, Keys};
 
 /// The longest predicted wait reported (a day): beyond it the number means "not draining".
@@ -348,6 +348,94 @@ pub fn by_provider(breakers: &[BreakerView]) -> Vec<ProviderView> {
     m.into_values().collect()
 }
 
+/// How many jobs ended with one failure code in the last minutes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CodeCount {
+    pub code: String,
+    pub count: u64,
+}
+
+/// How long the per-minute failure counts are kept.
+pub const CODES_KEPT_S: i64 = 15 * 60;
+/// The minutes the overview sums.
+pub const RECENT_MINUTES: u64 = 5;
+
+/// Adds a worker's failure counts of this minute (`code → n`), every second from each worker.
+pub async fn publish_codes(
+    conn: &Conn,
+    keys: &Keys,
+    counts: &[(&str, u64)],
+) -> redis::RedisResult<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let key = keys.codes(crate::job::now_ms() / 60_000);
+    let mut p = redis::pipe();
+    for (code, n) in counts {
+        p.hincr(&key, *code, *n).ignore();
+    }
+    p.expire(&key, CODES_KEPT_S).ignore();
+    let mut c = conn.clone();
+    p.exec_async(&mut c).await
+}
+
+/// Failure codes of the jobs that ended in the last [`RECENT_MINUTES`] minutes, most first.
+pub async fn recent_codes(conn: &Conn, keys: &Keys) -> redis::RedisResult<Vec<CodeCount>> {
+    let now_min = crate::job::now_ms() / 60_000;
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    let mut c = conn.clone();
+    for m in now_min.saturating_sub(RECENT_MINUTES - 1)..=now_min {
+        let f: HashMap<String, u64> = c.hgetall(keys.codes(m)).await?;
+        for (code, n) in f {
+            *totals.entry(code).or_default() += n;
+        }
+    }
+    let mut out: Vec<CodeCount> = totals
+        .into_iter()
+        .map(|(code, count)| CodeCount { code, count })
+        .collect();
+    out.sort_by_key(|c| std::cmp::Reverse(c.count));
+    Ok(out)
+}
+
+/// One provider's fleet-wide rate limiter now (`{p}:rate:<provider>`, see `lua/rate_limit.lua`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RateLimitView {
+    pub provider: String,
+    /// How far ahead of now the limiter has handed out slots, ms: 0 while calls pass at once;
+    /// above 0, callers wait that long for their slot (the quota is in full use).
+    pub reserved_ahead_ms: u64,
+    /// Left of a provider's `Retry-After` hold, ms (0 = none).
+    pub held_ms: u64,
+}
+
+/// The rate limiters of these providers, read on Redis' own clock.
+pub async fn rate_limits(
+    conn: &Conn,
+    keys: &Keys,
+    providers: &[String],
+) -> redis::RedisResult<Vec<RateLimitView>> {
+    let mut out = Vec::new();
+    let mut c = conn.clone();
+    for p in providers {
+        // Redis' clock, the limiter state and the hold in one round trip (on a cluster TIME may
+        // come from another node; their clocks agree far better than a millisecond matters here).
+        let ((secs, micros), tat, hold): ((u64, u64), Option<u64>, i64) = redis::pipe()
+            .cmd("TIME")
+            .get(keys.rate_limit(p))
+            .pttl(keys.rate_hold(p))
+            .query_async(&mut c)
+            .await?;
+        let now_us = secs * 1_000_000 + micros;
+        out.push(RateLimitView {
+            provider: p.clone(),
+            reserved_ahead_ms: tat.unwrap_or(0).saturating_sub(now_us) / 1000,
+            held_ms: hold.max(0) as u64,
+        });
+    }
+    Ok(out)
+}
+
 /// A tenant's unfinished jobs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TenantView {
@@ -362,20 +450,8 @@ pub async fn tenants(conn: &Conn, keys: &Keys) -> redis::RedisResult<Vec<TenantV
     let now = crate::job::now_ms();
     for k in keys.all() {
         let prefix = k.tenant_open_jobs("");
+        let names = scan_owner(conn, &k.jobs_stream(), &format!("{}*", glob(&prefix))).await?;
         let mut c = conn.clone();
-        let mut names = Vec::new();
-        {
-            let mut it: redis::AsyncIter<String> = c
-                .scan_options(
-                    redis::ScanOptions::default()
-                        .with_pattern(format!("{}*", glob(&prefix)))
-                        .with_count(500),
-                )
-                .await?;
-            while let Some(item) = it.next_item().await {
-                names.push(item?);
-            }
-        }
         for key in names {
             let n: u64 = c.zcount(&key, now as f64, "+inf").await?;
             let tenant = key[prefix.len()..].to_string();
@@ -412,6 +488,10 @@ pub struct Overview {
     pub workers: Vec<WorkerView>,
     pub providers: Vec<ProviderView>,
     pub breakers: Vec<BreakerView>,
+    /// The fleet-wide rate limiter of each provider the workers name.
+    pub rate_limits: Vec<RateLimitView>,
+    /// Failure codes of the jobs that ended in the last five minutes, most first.
+    pub recent_errors: Vec<CodeCount>,
     pub paused: Option<super::pause::Paused>,
 }
 
@@ -440,6 +520,9 @@ pub async fn overview(conn: &Conn, keys: &Keys, window: Duration) -> redis::Redi
         }
     };
     let breakers = breakers(conn, keys).await?;
+    let providers = by_provider(&breakers);
+    let names: Vec<String> = providers.iter().map(|p| p.provider.clone()).collect();
+    let rate_limits = rate_limits(conn, keys, &names).await?;
     Ok(Overview {
         at_ms: crate::job::now_ms(),
         backlog: s.length,
@@ -454,8 +537,10 @@ pub async fn overview(conn: &Conn, keys: &Keys, window: Duration) -> redis::Redi
         records_backlog: s.records_backlog,
         workers_alive: s.consumers_alive,
         workers: s.workers,
-        providers: by_provider(&breakers),
+        providers,
         breakers,
+        rate_limits,
+        recent_errors: recent_codes(conn, keys).await?,
         paused: super::pause::get(conn, keys).await?,
     })
 }

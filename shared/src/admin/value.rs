@@ -48,3 +48,36 @@ pub(crate) fn glob(s: &str) -> String {
     }
     out
 }
+
+/// Every key matching `pattern` on the node that owns `owner` (a key of the same hash tag): a
+/// SCAN there, over a connection of its own, so it also works on a Redis Cluster (where a SCAN
+/// through the cluster connection would ask a random node).
+pub(crate) async fn scan_owner(
+    conn: &crate::redis::Conn,
+    owner: &str,
+    pattern: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let settings = crate::redis::connect::Settings::new(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(2),
+    );
+    let mut node = crate::redis::connect::Dedicated::for_reads(
+        conn,
+        owner,
+        &settings,
+        std::time::Duration::from_secs(1),
+    );
+    let c = node.get().await?;
+    let mut names = Vec::new();
+    let mut it: redis::AsyncIter<String> = redis::AsyncCommands::scan_options(
+        &mut *c,
+        redis::ScanOptions::default()
+            .with_pattern(pattern)
+            .with_count(1000),
+    )
+    .await?;
+    while let Some(item) = it.next_item().await {
+        names.push(item?);
+    }
+    Ok(names)
+}

@@ -292,6 +292,11 @@ impl Keys {
         format!("{}:sampled", self.fleet())
     }
 
+    /// Failure codes of jobs that ended in one minute (`unix minute`), fleet-wide: code → count.
+    pub fn codes(&self, unix_minute: u64) -> String {
+        format!("{}:codes:{}", self.fleet(), unix_minute)
+    }
+
     /// Each worker's breakers: `<consumer> <provider>` → `<state> <at ms>`, refreshed every second.
     pub fn breakers(&self) -> String {
         format!("{}:breakers", self.fleet())

@@ -26,6 +26,7 @@
 //! | `{p}:webhooks:<tenant>` | set | the tenant's webhook endpoint ids |
 //! | `{p}:paused` | string | set while the fleet is paused (JSON: since, reason): workers read no new jobs |
 //! | `{p}:sampled` | hash | the queue as a gateway last sampled it: `at arrival completion wait` |
+//! | `{p}:codes:<minute>` | hash | failure code → jobs that ended with it in that minute (each worker adds its counts every second; TTL 15 min) |
 //! | `{p}:breakers` | hash | `<consumer> <provider>` → `<state> <at ms>`: each worker's breakers, every second |
 //! | `{p}:swept` | string (counter) | jobs the sweeper ended, ever; the queue sampler does not count them as completions |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |

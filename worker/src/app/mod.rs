@@ -94,6 +94,7 @@ impl Worker {
             in_flight: Default::default(),
             readers,
             paused,
+            codes: Default::default(),
         });
         Ok(Worker {
             ctx,
@@ -141,6 +142,7 @@ impl Worker {
             keys.clone(),
             self.ctx.consumer.clone(),
             self.ctx.engine.breakers.clone(),
+            self.ctx.codes.clone(),
             token.clone(),
         ));
         tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");

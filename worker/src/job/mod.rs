@@ -37,6 +37,8 @@ pub struct Ctx {
     pub readers: Arc<heartbeat::ReaderHealth>,
     /// Whether the fleet is paused ([`pause`]): readers take no new jobs while it is.
     pub paused: tokio::sync::watch::Receiver<bool>,
+    /// Failure codes of the jobs this worker ended, published every second.
+    pub codes: crate::ops::codes::Tally,
 }
 
 /// Removes an entry from the in-flight set when dropped.

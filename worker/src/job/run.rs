@@ -92,6 +92,7 @@ pub async fn dispatch(
                 tracing::info!(job_id = %entry.job_id, request_id = %entry.request_id, "deadline passed before start; job expired");
                 metrics::counter!(m::EXPIRED_ON_PICKUP.name).increment(1);
                 metrics::counter!(m::FINISHED.name, "state" => JobState::Expired.as_str(), "code" => Code::JobExpired.as_str()).increment(1);
+                ctx.codes.count(Code::JobExpired);
             }
             Started::AlreadyEnded | Started::Gone => {
                 tracing::debug!(job_id = %entry.job_id, "entry for an ended job acknowledged");
@@ -164,6 +165,7 @@ async fn run_job(
             let state = finished.state.as_str();
             metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
                 .increment(1);
+            ctx.codes.count(finished.code);
             metrics::histogram!(m::COMPUTE_SECONDS.name)
                 .record(finished.outcome.timings.compute_us as f64 / 1e6);
             metrics::histogram!(m::END_TO_END_SECONDS.name)

@@ -1,4 +1,5 @@
-//! Publishes this worker's breaker states to the fleet's `{p}:breakers` every second, for
+//! Publishes this worker's breaker states to the fleet's `{p}:breakers`, and its failure codes
+//! to `{p}:codes:<minute>` ([`super::codes`]), every second, for
 //! `routeq-admin stats` and the console (the same states as this worker's
 //! `routeq_breaker_state` gauge). Entries of workers gone for 10 s are ignored and removed by
 //! the readers ([`routeq_shared::admin::stats::breakers`]).
@@ -15,6 +16,7 @@ pub async fn publish_loop(
     keys: Keys,
     consumer: String,
     breakers: Vec<BreakerWatch>,
+    codes: super::codes::Tally,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -32,6 +34,11 @@ pub async fn publish_loop(
             routeq_shared::admin::stats::publish_breakers(&conn, &keys, &consumer, &states).await
         {
             tracing::debug!(error = %e, "publishing the breaker states failed");
+        }
+        let counts = codes.take();
+        if let Err(e) = routeq_shared::admin::stats::publish_codes(&conn, &keys, &counts).await {
+            tracing::debug!(error = %e, "publishing the failure codes failed");
+            codes.restore(&counts);
         }
     }
 }

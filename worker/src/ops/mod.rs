@@ -5,5 +5,6 @@
 pub mod admin;
 pub mod breakers;
 pub mod cli;
+pub mod codes;
 pub mod consumers;
 pub mod recorder;
