@@ -16,7 +16,7 @@ const TOP_FIELDS: &[&str] = &[
     "waypoints",
     "profile",
     "deadline_ms",
-    // Checked by api/webhooks.rs (`selection`), not part of the route request.
+    // Checked by api/webhooks/selection.rs, not part of the route request.
     "webhooks",
 ];
 

@@ -69,7 +69,7 @@ pub struct Submission {
     pub key: Option<IdempotencyKey>,
     pub wait: PreferWait,
     pub request: RouteRequest,
-    /// The webhooks to notify when the job ends (api/webhooks.rs `selection`).
+    /// The webhooks to notify when the job ends (api/webhooks/selection.rs).
     pub webhooks: String,
 }
 

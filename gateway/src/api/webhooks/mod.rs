@@ -5,6 +5,9 @@
 //! resolved and refused when any address is not public, unless `--webhook-allow` permits it;
 //! the notifier checks again at every delivery. Also [`selection`]: which endpoints a submitted
 //! job notifies (`webhooks` in the body).
+//!
+//! This module owns the handlers and what they share; `schema.rs` the bodies and the
+//! registration parser, `selection.rs` a submission's `webhooks` choice.
 
 use std::sync::Arc;
 
@@ -18,8 +21,7 @@ use routeq_shared::job::now_ms;
 use routeq_shared::problem::FieldError;
 use routeq_shared::redis::webhooks::{WebhookRecord, Webhooks};
 use routeq_shared::redis::{Conn, Keys};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
 use crate::auth::Tenant;
 use crate::config::GatewayConfig;
@@ -27,11 +29,12 @@ use crate::http::extract::{json_body, require_json};
 use crate::http::{ApiError, RequestId};
 use crate::state::AppState;
 
-/// The event types an endpoint may ask for (`route.finished`: both).
-pub const EVENT_TYPES: [&str; 3] = ["route.succeeded", "route.failed", "route.finished"];
+mod schema;
+mod selection;
 
-/// The most endpoints one submission may name.
-const MAX_SELECTED: usize = 20;
+use schema::parse_new;
+pub use schema::{EVENT_TYPES, NewWebhook, WebhookList, WebhookSecret, WebhookView};
+pub use selection::selection;
 
 /// What the webhook handlers share: the endpoint store, the address policy and the resolver.
 #[derive(Clone)]
@@ -57,72 +60,6 @@ impl WebhookApi {
     }
 }
 
-/// `POST /v1/webhooks`'s body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct NewWebhook {
-    /// `http` or `https`; its host must resolve to public addresses only.
-    #[schema(max_length = 2048)]
-    url: String,
-    /// `route.succeeded`, `route.failed`, `route.finished` (both); all when absent or empty.
-    events: Option<Vec<String>>,
-}
-
-/// An endpoint as listed (never its secret).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookView {
-    pub id: String,
-    pub url: String,
-    pub events: Vec<String>,
-    /// Epoch ms.
-    pub created_ms: u64,
-    /// Disabled by the notifier after failing continuously past its threshold; `enable` it.
-    pub disabled: bool,
-    /// Epoch ms, 0 unless disabled.
-    pub disabled_at_ms: u64,
-    /// When the current streak of failed deliveries began (epoch ms, 0: none).
-    pub failing_since_ms: u64,
-    pub consecutive_failures: u32,
-    /// Until when the previous secret still signs after a rotation (epoch ms, 0: no overlap).
-    pub previous_secret_until_ms: u64,
-}
-
-impl WebhookView {
-    fn of(r: &WebhookRecord, now: u64) -> WebhookView {
-        WebhookView {
-            id: r.id.clone(),
-            url: r.url.clone(),
-            events: r.events.clone(),
-            created_ms: r.created_ms,
-            disabled: r.disabled,
-            disabled_at_ms: r.disabled_at_ms,
-            failing_since_ms: r.failing_since_ms,
-            consecutive_failures: r.failures,
-            previous_secret_until_ms: if r.previous.is_some() && r.previous_until_ms > now {
-                r.previous_until_ms
-            } else {
-                0
-            },
-        }
-    }
-}
-
-/// The answer to a registration or a rotation: the only time the secret is shown.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookSecret {
-    #[serde(flatten)]
-    pub webhook: WebhookView,
-    /// `whsec_…`: verify `webhook-signature` with it (Standard Webhooks). Shown once.
-    pub secret: String,
-}
-
-/// `GET /v1/webhooks`'s body.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookList {
-    pub webhooks: Vec<WebhookView>,
-}
-
 fn unavailable(rid: &RequestId, e: &dyn std::fmt::Display) -> ApiError {
     ApiError::queue_unavailable(rid, e)
 }
@@ -142,67 +79,6 @@ fn plausible_id(id: &str) -> bool {
 
 fn json_answer<T: Serialize>(status: StatusCode, headers: HeaderMap, body: &T) -> Response {
     (status, headers, axum::Json(body)).into_response()
-}
-
-/// Parses the registration body, or every field at fault.
-fn parse_new(value: &Value) -> Result<(String, Vec<String>), Vec<FieldError>> {
-    let Some(obj) = value.as_object() else {
-        return Err(vec![FieldError::new(
-            "",
-            "type",
-            "the body must be a JSON object",
-        )]);
-    };
-    let mut errors = Vec::new();
-    for k in obj.keys() {
-        if k != "url" && k != "events" {
-            errors.push(FieldError::new(
-                k.clone(),
-                "unknown_field",
-                "this field is not part of a webhook",
-            ));
-        }
-    }
-    let url = match obj.get("url") {
-        Some(Value::String(u)) => Some(u.trim().to_string()),
-        None | Some(Value::Null) => {
-            errors.push(FieldError::new("url", "required", "the endpoint's URL"));
-            None
-        }
-        Some(_) => {
-            errors.push(FieldError::new("url", "type", "must be a string"));
-            None
-        }
-    };
-    let mut events = Vec::new();
-    match obj.get("events") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                match item.as_str() {
-                    Some(t) if EVENT_TYPES.contains(&t) => {
-                        if !events.iter().any(|e| e == t) {
-                            events.push(t.to_string());
-                        }
-                    }
-                    _ => errors.push(FieldError::new(
-                        format!("events[{i}]"),
-                        "invalid_value",
-                        "must be one of route.succeeded, route.failed, route.finished",
-                    )),
-                }
-            }
-        }
-        Some(_) => errors.push(FieldError::new(
-            "events",
-            "type",
-            "must be an array of event types",
-        )),
-    }
-    match url {
-        Some(url) if errors.is_empty() => Ok((url, events)),
-        _ => Err(errors),
-    }
 }
 
 /// `POST /v1/webhooks`: registers an endpoint after the SSRF check; answers its secret once.
@@ -476,106 +352,4 @@ pub async fn enable(
         HeaderMap::new(),
         &WebhookView::of(&record, now_ms()),
     ))
-}
-
-/// Which endpoints a submitted job notifies, from the body's `webhooks` (checked before the job
-/// is queued): absent, every endpoint of the tenant (`*`, or nothing when it has none); `[]`,
-/// none; otherwise those ids, each one of the tenant's.
-pub async fn selection(
-    app: &AppState,
-    tenant: &str,
-    body: &Value,
-    rid: &RequestId,
-) -> Result<String, ApiError> {
-    let store = &app.webhooks.store;
-    match body.get("webhooks") {
-        None | Some(Value::Null) => {
-            let n = store
-                .count(tenant)
-                .await
-                .map_err(|e| unavailable(rid, &e))?;
-            Ok(if n > 0 {
-                "*".to_string()
-            } else {
-                String::new()
-            })
-        }
-        Some(Value::Array(items)) if items.len() > MAX_SELECTED => Err(invalid(
-            rid,
-            vec![FieldError::new(
-                "webhooks",
-                "too_many",
-                format!("at most {MAX_SELECTED} endpoints"),
-            )],
-        )),
-        Some(Value::Array(items)) => {
-            if items.is_empty() {
-                return Ok(String::new());
-            }
-            let known = store.ids(tenant).await.map_err(|e| unavailable(rid, &e))?;
-            let mut chosen: Vec<&str> = Vec::new();
-            let mut errors = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                match item.as_str() {
-                    Some(id) if known.iter().any(|k| k == id) => {
-                        if !chosen.contains(&id) {
-                            chosen.push(id);
-                        }
-                    }
-                    Some(_) => errors.push(FieldError::new(
-                        format!("webhooks[{i}]"),
-                        "unknown_webhook",
-                        "not one of your webhook endpoints",
-                    )),
-                    None => errors.push(FieldError::new(
-                        format!("webhooks[{i}]"),
-                        "type",
-                        "must be an endpoint id",
-                    )),
-                }
-            }
-            if !errors.is_empty() {
-                return Err(ApiError::new(
-                    Code::InvalidField,
-                    rid,
-                    "the route request has invalid fields",
-                )
-                .fields(errors));
-            }
-            Ok(chosen.join(","))
-        }
-        Some(_) => Err(ApiError::new(
-            Code::InvalidField,
-            rid,
-            "the route request has invalid fields",
-        )
-        .fields(vec![FieldError::new(
-            "webhooks",
-            "type",
-            "must be an array of endpoint ids",
-        )])),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registration_body() {
-        let ok = parse_new(
-            &serde_json::json!({"url": "https://example.com/h", "events": ["route.failed", "route.failed"]}),
-        );
-        assert_eq!(
-            ok,
-            Ok((
-                "https://example.com/h".to_string(),
-                vec!["route.failed".to_string()]
-            ))
-        );
-        let errs =
-            parse_new(&serde_json::json!({"events": ["route.nope"], "x": 1})).expect_err("invalid");
-        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["x", "url", "events[0]"]);
-    }
 }
