@@ -158,7 +158,7 @@ async fn accept(
     let submitted_ms = now_ms();
     let wait = s.wait.0;
     // The request span's context, for the worker to continue ("" when traces are off).
-    let trace_context = trace::carrier(&tracing::Span::current());
+    let trace_context = trace::current_carrier();
     let mut attempt = 0;
     let (id, submitted, watch) = loop {
         let id = keys.new_job_id(first + attempt);

@@ -249,7 +249,7 @@ impl JobStore {
         } else {
             String::new()
         };
-        let args = vec![
+        let mut args = vec![
             job.id.to_string(),
             job.tenant.to_string(),
             job.request_id.to_string(),
@@ -262,8 +262,11 @@ impl JobStore {
             job.idempotency_key.unwrap_or("").to_string(),
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
-            job.trace.to_string(),
         ];
+        // Only traced jobs send ARGV[13]: untraced submissions are the same call as before.
+        if !job.trace.is_empty() {
+            args.push(job.trace.to_string());
+        }
         (keys, args)
     }
 
