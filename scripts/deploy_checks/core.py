@@ -24,9 +24,8 @@ FOREIGN_ENV = {
 # variables, so the process runs as without it) and the check prints a notice instead of
 # failing; once the binary has it, the normal checks (name, values) apply and the notice asks for
 # the entry to be removed here.
-ANNOUNCED_ENV = {
-    "ROUTEQ_OTLP_ENDPOINT": ({"routeq-gateway", "routeq-worker"}, "issue 17: --otlp-endpoint"),
-}
+# (ROUTEQ_OTLP_ENDPOINT was one until issue 17 gave routeq-gateway and routeq-worker --otlp-endpoint.)
+ANNOUNCED_ENV: dict[str, tuple[set[str], str]] = {}
 # Where each routeq binary serves /healthz and /metrics: the first variable that is set wins.
 ADMIN_LISTEN_ENV = {
     "routeq-gateway": ["ROUTEQ_ADMIN_LISTEN", "ROUTEQ_LISTEN"],
