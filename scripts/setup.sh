@@ -83,6 +83,13 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   python3 -m pip install --quiet pyyaml || apt_install python3-yaml
 fi
 
+# --- A browser for the console's test ------------------------------------------------------------
+# Debian's chromium, headless: testkit/tests/console.rs drives the web console through the Chrome
+# DevTools protocol (chromium --remote-debugging-port), so no chromium-driver is needed.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
+fi
+
 # --- Alerting and Kubernetes checks (scripts/check_deploy.py) ----------------------------------
 # amtool (Debian package prometheus-alertmanager) checks compose/alertmanager/alertmanager.yml and
 # its routing tree; kubernetes-validate (PyPI: it bundles the Kubernetes JSON schemas, so nothing
@@ -100,6 +107,17 @@ pip_user() {
 if ! python3 -c 'import kubernetes_validate, jsonschema, sys; from importlib.metadata import version as v; sys.exit(0 if tuple(int(x) for x in v("jsonschema").split(".")[:2]) >= (4, 23) else 1)' >/dev/null 2>&1; then
   log "installing kubernetes-validate and jsonschema (PyPI)"
   pip_user "kubernetes-validate==1.37.0" "jsonschema>=4.23"
+fi
+
+# --- The generated API client (testkit/tests/client/) -------------------------------------------
+# openapi-python-client (PyPI) generates a typed Python client from docs/openapi.json; the test
+# builds it and calls a live gateway with it. It lives in its own venv (ROUTEQ_CLIENT_VENV,
+# default .venv-client at the repository root) so nothing is installed into the system Python.
+client_venv="${ROUTEQ_CLIENT_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv-client}"
+if ! "$client_venv/bin/openapi-python-client" --version >/dev/null 2>&1; then
+  log "installing openapi-python-client into $client_venv"
+  python3 -m venv "$client_venv" || { apt_install python3-venv && python3 -m venv "$client_venv"; }
+  "$client_venv/bin/pip" install --quiet "openapi-python-client==0.29.1"
 fi
 
 # --- cargo-nextest (optional: the test script falls back to cargo test) ------------------------

@@ -30,6 +30,8 @@ pub enum Code {
     JobNotCancellable,
     EndpointNotFound,
     MethodNotAllowed,
+    /// The web console refused an action: not from its own origin, or without its CSRF token.
+    ConsoleForbidden,
     // --- the route itself cannot exist ---
     AddressNotFound,
     NoRoute,
@@ -51,11 +53,13 @@ pub enum Code {
     JobExpired,
     // --- our own bug ---
     InternalError,
+    // --- webhooks ---
+    WebhookNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 36] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -73,6 +77,7 @@ impl Code {
         Code::JobNotCancellable,
         Code::EndpointNotFound,
         Code::MethodNotAllowed,
+        Code::ConsoleForbidden,
         Code::AddressNotFound,
         Code::NoRoute,
         Code::StationNotFound,
@@ -90,6 +95,7 @@ impl Code {
         Code::ProviderTimeout,
         Code::JobExpired,
         Code::InternalError,
+        Code::WebhookNotFound,
     ];
 
     /// The HTTP status this code is answered with.
@@ -110,6 +116,7 @@ impl Code {
             Code::JobNotFound | Code::EndpointNotFound => 404,
             Code::JobNotCancellable => 409,
             Code::MethodNotAllowed => 405,
+            Code::ConsoleForbidden => 403,
             Code::RateLimited | Code::TenantQueueFull => 429,
             Code::Unauthorized => 401,
             Code::RequestTimeout => 408,
@@ -123,6 +130,7 @@ impl Code {
             Code::ProviderUnavailable => 503,
             Code::ProviderTimeout | Code::JobExpired => 504,
             Code::InternalError => 500,
+            Code::WebhookNotFound => 404,
         }
     }
 
@@ -143,6 +151,9 @@ impl Code {
             Code::JobNotCancellable => "Job is no longer queued and cannot be cancelled",
             Code::EndpointNotFound => "No such endpoint",
             Code::MethodNotAllowed => "Method not allowed on this endpoint",
+            Code::ConsoleForbidden => {
+                "Refused: not from the console's own origin, or without its CSRF token"
+            }
             Code::AddressNotFound => "Address not found",
             Code::NoRoute => "No route between the points",
             Code::StationNotFound => "No such charging station",
@@ -163,8 +174,9 @@ impl Code {
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
             Code::ProviderTimeout => "Route provider timed out",
-            Code::JobExpired => "Deadline passed before the job could run",
+            Code::JobExpired => "Deadline passed before the job could finish",
             Code::InternalError => "Internal error",
+            Code::WebhookNotFound => "No such webhook endpoint",
         }
     }
 
@@ -195,6 +207,7 @@ impl Code {
             Code::JobNotCancellable => "JOB_NOT_CANCELLABLE",
             Code::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Code::ConsoleForbidden => "CONSOLE_FORBIDDEN",
             Code::AddressNotFound => "ADDRESS_NOT_FOUND",
             Code::NoRoute => "NO_ROUTE",
             Code::StationNotFound => "STATION_NOT_FOUND",
@@ -215,6 +228,7 @@ impl Code {
             Code::ProviderTimeout => "PROVIDER_TIMEOUT",
             Code::JobExpired => "JOB_EXPIRED",
             Code::InternalError => "INTERNAL_ERROR",
+            Code::WebhookNotFound => "WEBHOOK_NOT_FOUND",
         }
     }
 

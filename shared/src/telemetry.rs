@@ -141,6 +141,18 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The process metrics collector (CPU, memory, file descriptors, threads, start time).
+pub fn process_collector() -> &'static metrics_process::Collector {
+    static COLLECTOR: OnceLock<metrics_process::Collector> = OnceLock::new();
+    COLLECTOR.get_or_init(metrics_process::Collector::default)
+}
+
+/// What `/metrics` serves: the process metrics sampled now, then every series of the recorder.
+pub fn render_metrics(handle: &PrometheusHandle) -> String {
+    process_collector().collect();
+    handle.render()
+}
+
 /// Completes on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -690,3 +690,210 @@ async fn invalid_configuration_is_refused_before_binding() {
     let err = Application::build(cfg).await.err().expect("refused");
     assert!(err.to_string().contains("default-deadline"), "{err}");
 }
+
+/// A finished job keeps the status of its code (502/503/504/410/422 included) but says it is final,
+/// in a header and in the body, and never carries `Retry-After`: generic retry-on-5xx middleware
+/// that honours either stops re-polling it. A pending job says the opposite.
+#[tokio::test]
+async fn finished_jobs_say_they_are_final_and_carry_no_retry_after() {
+    let app = spawn().await;
+    let (status, headers, v) = body(app.post(&good_body()).await).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["job-final"], "false");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(v["final"], false);
+    complete_next(&app, JobState::Succeeded, Code::RouteOk).await;
+    for (state, code) in [
+        (JobState::Fallback, Code::ProviderError),
+        (JobState::Fallback, Code::ProviderUnavailable),
+        (JobState::Fallback, Code::ProviderTimeout),
+        (JobState::Failed, Code::NoRoute),
+        (JobState::Expired, Code::JobExpired),
+    ] {
+        let (_, _, v) = body(app.post(&good_body()).await).await;
+        let id = v["id"].as_str().expect("id").to_string();
+        complete_next(&app, state, code).await;
+        for url in [
+            format!("/v1/routes/{id}"),
+            format!("/v1/routes/{id}?wait=1"),
+        ] {
+            let (status, headers, v) =
+                body(app.http.get(app.url(&url)).send().await.expect("get")).await;
+            assert_eq!(status.as_u16(), code.http_status(), "{code}");
+            assert!(
+                headers.get("retry-after").is_none(),
+                "{code}: a final answer carries Retry-After: {headers:?}"
+            );
+            assert_eq!(headers["job-final"], "true", "{code}");
+            assert_eq!(v["final"], true, "{code}: {v}");
+        }
+    }
+    // A cancelled job (410) is final too.
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    app.http
+        .delete(app.url(&format!("/v1/routes/{id}")))
+        .send()
+        .await
+        .expect("delete");
+    let (status, headers, v) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(headers.get("retry-after").is_none());
+    assert_eq!(headers["job-final"], "true");
+    assert_eq!(v["final"], true);
+}
+
+/// The repository's root.
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// A gateway serves the committed document at the default flags, and its own limits otherwise.
+#[tokio::test]
+async fn the_served_openapi_document_is_the_committed_one_and_follows_the_flags() {
+    let app = spawn().await;
+    let served = reqwest::get(app.url("/openapi.json"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let committed = std::fs::read_to_string(repo().join("docs/openapi.json")).expect("read");
+    assert_eq!(
+        served.trim_end(),
+        committed.trim_end(),
+        "the gateway serves a document other than docs/openapi.json"
+    );
+    let app = TestGateway::start(|cfg| {
+        cfg.max_waypoints = 2;
+        cfg.max_deadline_ms = 40_000;
+        cfg.max_wait_s = 7;
+    })
+    .await;
+    let doc: Value = reqwest::get(app.url("/openapi.json"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let req = &doc["components"]["schemas"]["RouteRequest"]["properties"];
+    assert_eq!(req["waypoints"]["maxItems"], 2);
+    assert_eq!(req["deadline_ms"]["maximum"], 40_000);
+    let wait = doc["paths"]["/v1/routes/{id}"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .find(|p| p["name"] == "wait")
+        .expect("wait")
+        .clone();
+    assert_eq!(wait["schema"]["maximum"], 7);
+}
+
+/// A Python client generated from the served document (openapi-python-client, in the venv
+/// scripts/setup.sh makes) submits, waits and reads a route, then a fallback estimate answered
+/// 503, with typed fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_client_reads_a_route_and_a_fallback_estimate_with_typed_fields() {
+    use routeq_testkit::sim::{FaultPatch, Provider, SimArgs};
+    let venv = std::env::var_os("ROUTEQ_CLIENT_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv-client"));
+    let generator = venv.join("bin/openapi-python-client");
+    assert!(
+        generator.exists(),
+        "{} is missing: scripts/setup.sh installs openapi-python-client into {}",
+        generator.display(),
+        venv.display()
+    );
+    let fleet = routeq_testkit::Fleet::start(SimArgs::instant()).await;
+    let _worker = fleet
+        .worker_in_process(|cfg| {
+            cfg.resilience.retry_attempts = 1;
+        })
+        .await;
+    let dir = routeq_testkit::proc::TempDir::new("client");
+    let doc = reqwest::get(fleet.url("/openapi.json"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    std::fs::write(dir.path("openapi.json"), doc).expect("write");
+    std::fs::write(dir.path("config.yaml"), "post_hooks: []\n").expect("write");
+    let out = std::process::Command::new(&generator)
+        .arg("generate")
+        .arg("--path")
+        .arg(dir.path("openapi.json"))
+        .args(["--meta", "none", "--config"])
+        .arg(dir.path("config.yaml"))
+        .arg("--output-path")
+        .arg(dir.path("pkg/routeq_client"))
+        .output()
+        .expect("run openapi-python-client");
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "generation failed: {log}");
+    assert!(!log.contains("Unable to process schema"), "{log}");
+    assert!(
+        !log.contains("Warning"),
+        "the generator dropped parts: {log}"
+    );
+
+    let run = |mode: &str| {
+        let out = std::process::Command::new(venv.join("bin/python"))
+            .arg(repo().join("testkit/tests/client/use_client.py"))
+            .arg(dir.path("pkg"))
+            .arg(fleet.gateway.base())
+            .arg(mode)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "the generated client ({mode}) failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        serde_json::from_str::<Value>(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+    };
+    let route = tokio::task::block_in_place(|| run("route"));
+    assert_eq!(route["status"], 200, "{route}");
+    assert_eq!(route["code"], "ROUTE_OK");
+    assert!(
+        route["distance_m"].as_f64().expect("distance") > 0.0,
+        "{route}"
+    );
+
+    fleet
+        .sim
+        .control()
+        .set_faults(
+            Provider::Osrm,
+            FaultPatch {
+                down: Some(true),
+                ..FaultPatch::default()
+            },
+        )
+        .expect("down");
+    let estimate = tokio::task::block_in_place(|| run("fallback"));
+    assert_eq!(estimate["state"], "fallback", "{estimate}");
+    assert!(
+        [502, 503, 504].contains(&estimate["status"].as_u64().unwrap_or_default()),
+        "{estimate}"
+    );
+    assert!(
+        estimate["distance_m"].as_f64().expect("estimate") > 0.0,
+        "{estimate}"
+    );
+    assert_eq!(estimate["method"], "great_circle_detour");
+}

@@ -1306,3 +1306,168 @@ async fn nginx_in_front_of_two_gateways_serves_a_submit_poll_round_trip() {
     shutdown.cancel();
     sim.control().shutdown();
 }
+
+/// A fleet just started, before any job: every metric a dashboard panel or an alert rule names is
+/// already in `/metrics` (with its HELP text), so panels show zero rather than "No data" and the
+/// first increment is seen by `rate()`. Each process also serves process metrics and
+/// `routeq_build_info`; the standalone recorder serves its own metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_fleet_serves_every_metric_the_dashboards_and_rules_name_before_any_job() {
+    let _turn = SERIAL.lock().await;
+    let keys = Prefix::new("obs-fresh");
+    let prefix = keys.prefix.clone();
+    let db = TestDb::create().await;
+    let db_url = db.url();
+    let sim = start_sim().await;
+    let (gw_port, worker_port, recorder_port) = (free_port(), free_port(), free_port());
+    let (gw_admin, worker_addr, recorder_addr) = (
+        format!("127.0.0.1:{gw_port}"),
+        format!("127.0.0.1:{worker_port}"),
+        format!("127.0.0.1:{recorder_port}"),
+    );
+    let gateway = routeq_testkit::gateway::GatewayProcess::start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        &gw_admin,
+        "--redis-url",
+        REDIS,
+        "--key-prefix",
+        &prefix,
+        "--records",
+        "off",
+    ]);
+    let _worker = routeq_testkit::worker::process(
+        REDIS,
+        &prefix,
+        &sim.base_url(),
+        &[
+            "--metrics-listen",
+            &worker_addr,
+            "--database-url",
+            &db_url,
+            "--migrate",
+            "true",
+        ],
+        None,
+    );
+    let _recorder = Proc::spawn(
+        Command::new(routeq_testkit::proc::bin("routeq-recorder"))
+            .args(["--database-url", &db_url, "--log-level", "warn", "run"])
+            .args(["--redis-url", REDIS, "--key-prefix", &prefix])
+            .args(["--metrics-listen", &recorder_addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    );
+    let api = gateway.addr().await;
+    for addr in [&gw_admin, &worker_addr] {
+        wait_ok(&format!("http://{addr}/healthz"), Duration::from_secs(15)).await;
+    }
+
+    let (rules, record_names) = rule_queries(&repo().join("prometheus/alerts.yml"));
+    let mut queries = dashboard_queries();
+    queries.extend(rules.iter().map(|(n, e)| (format!("rule {n}"), e.clone())));
+    let jobs = [
+        ("routeq-gateway", format!("http://{gw_admin}/metrics")),
+        ("routeq-worker", format!("http://{worker_addr}/metrics")),
+        ("routeq-sim", format!("{}/metrics", sim.base_url())),
+    ];
+    // The gateway's first queue sample is taken at start-up; allow it a moment.
+    let until = Instant::now() + Duration::from_secs(5);
+    let missing = loop {
+        let mut texts = HashMap::new();
+        for (job, url) in &jobs {
+            texts.insert(*job, text(url).await);
+        }
+        let mut missing = BTreeSet::new();
+        for (place, expr) in &queries {
+            for sel in analyse(expr).0 {
+                if sel.metric == "up" || record_names.contains(&sel.metric) {
+                    continue;
+                }
+                let job = sel
+                    .matchers
+                    .iter()
+                    .find(|(l, op, _)| l == "job" && op == "=")
+                    .map(|(_, _, v)| v.clone());
+                let scraped: Vec<&String> = match &job {
+                    Some(j) => texts.get(j.as_str()).into_iter().collect(),
+                    None => texts.values().collect(),
+                };
+                let base = sel
+                    .metric
+                    .trim_end_matches("_bucket")
+                    .trim_end_matches("_sum")
+                    .trim_end_matches("_count");
+                let has_series = scraped.iter().any(|t| {
+                    Scrape::parse(t).series.contains_key(&sel.metric)
+                        && t.contains(&format!("# HELP {base} "))
+                });
+                if !has_series {
+                    missing.insert(format!(
+                        "{} ({place}, job {})",
+                        sel.metric,
+                        job.as_deref().unwrap_or("any")
+                    ));
+                }
+            }
+        }
+        if missing.is_empty() || Instant::now() > until {
+            break missing;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        missing.is_empty(),
+        "{} metrics named by a panel or rule are not served by a fresh fleet:\n  {}",
+        missing.len(),
+        missing.into_iter().collect::<Vec<_>>().join("\n  ")
+    );
+
+    // Process metrics and build info everywhere, and the standalone recorder's own metrics.
+    wait_ok(
+        &format!("http://{recorder_addr}/healthz"),
+        Duration::from_secs(15),
+    )
+    .await;
+    for url in [
+        format!("http://{gw_admin}/metrics"),
+        format!("http://{worker_addr}/metrics"),
+        format!("http://{recorder_addr}/metrics"),
+    ] {
+        let t = text(&url).await;
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "routeq_build_info",
+        ] {
+            assert!(
+                t.contains(&format!("# HELP {name} "))
+                    && Scrape::parse(&t).series.contains_key(name),
+                "{url} has no {name}:\n{t}"
+            );
+        }
+    }
+    let recorder = Scrape::parse(&text(&format!("http://{recorder_addr}/metrics")).await);
+    for name in [
+        "routeq_recorder_rows_total",
+        "routeq_recorder_failures_total",
+        "routeq_recorder_batch_seconds_bucket",
+    ] {
+        assert!(
+            recorder.series.contains_key(name),
+            "the recorder serves no {name}"
+        );
+    }
+
+    // And no job was run to get there.
+    let res = reqwest::get(format!(
+        "http://{api}/v1/routes/00000000-0000-0000-0000-000000000000"
+    ))
+    .await
+    .expect("get");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let g = Scrape::parse(&text(&format!("http://{gw_admin}/metrics")).await);
+    assert_eq!(g.value("routeq_queue_length"), Some(0.0));
+    sim.control().shutdown();
+}

@@ -388,3 +388,71 @@ async fn a_killed_workers_jobs_finish_elsewhere_before_their_deadline_with_the_d
         "the victim held no job: the test proved nothing"
     );
 }
+
+/// A worker whose job reader makes no progress (here: its reads hang on a Redis that stopped
+/// answering, for longer than `--reader-stale-ms`) fails `/healthz` with 503, so a liveness probe
+/// restarts it; once the reader moves again `/healthz` is 200 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_reader_is_stuck_fails_its_healthz_and_recovers() {
+    let redis = PrivateRedis::start();
+    let addr = format!("127.0.0.1:{}", redis.port).parse().expect("addr");
+    let proxy = TcpProxy::start(addr).await;
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let port = routeq_testkit::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _worker = routeq_testkit::worker::process(
+        &url,
+        "{stuck}",
+        "http://127.0.0.1:9",
+        &[
+            "--metrics-listen",
+            &listen,
+            "--block-ms",
+            "200",
+            "--reader-stale-ms",
+            "600",
+        ],
+        None,
+    );
+    let healthz = format!("http://{listen}/healthz");
+    routeq_testkit::http::wait_ok(&healthz, Duration::from_secs(10)).await;
+    let http = reqwest::Client::new();
+    let status = |http: reqwest::Client, url: String| async move {
+        match http.get(&url).send().await {
+            Ok(r) => (r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => panic!("healthz unreachable: {e}"),
+        }
+    };
+    // Healthy and idle: reads block and return empty, well within the limit.
+    for _ in 0..8 {
+        let (s, body) = status(http.clone(), healthz.clone()).await;
+        assert_eq!(s, StatusCode::OK, "an idle worker is healthy: {body}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    proxy.stall();
+    let until = Instant::now() + Duration::from_secs(8);
+    let body = loop {
+        let (s, body) = status(http.clone(), healthz.clone()).await;
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            break body;
+        }
+        assert!(
+            Instant::now() < until,
+            "healthz stayed {s} while the reader hung: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["status"], "reader_stuck", "{v}");
+    assert!(v["stale_ms"].as_u64().unwrap_or_default() >= 600, "{v}");
+    proxy.restore();
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (s, body) = status(http.clone(), healthz.clone()).await;
+        if s == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < until, "healthz never recovered: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

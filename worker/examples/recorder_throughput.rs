@@ -119,6 +119,8 @@ async fn one_run(jobs: usize, batch: usize) -> anyhow::Result<f64> {
         block_ms: 200,
         reclaim_idle_ms: 30_000,
         consumer: "bench".into(),
+        // Unbounded: the benchmark measures draining, not shedding.
+        max_len: 0,
     };
     let started = Instant::now();
     let task = tokio::spawn(run(

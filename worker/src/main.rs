@@ -1,5 +1,5 @@
 //! `routeq-worker`: runs a worker until SIGINT/SIGTERM, or an operator command
-//! (`routeq-worker dead-letters …`, see `cli`).
+//! (`routeq-worker dead-letters …`, deprecated: `routeq-admin`).
 
 use clap::Parser;
 use routeq_worker::{Worker, WorkerArgs};
@@ -24,6 +24,7 @@ fn main() -> anyhow::Result<()> {
         routeq_shared::telemetry::init_logging(&args.log);
         return routeq_shared::runtime::small()?.block_on(routeq_worker::ops::cli::run(
             command,
+            &args.worker,
             &mut std::io::stdout().lock(),
         ));
     }

@@ -176,8 +176,12 @@ async fn kakao_local_maps_its_answers() {
 
     srv.answer("denied", fixture("kakao_local_401.json", 401));
     match at("denied").geocode("서울역", T).await {
-        Err(e @ ProviderError::Refused(_)) => {
-            assert!(!e.is_transient(), "a bad key must not trip the breaker");
+        Err(e @ ProviderError::Unauthorized(_)) => {
+            assert!(!e.is_transient(), "a bad key is not retried");
+            assert!(
+                e.breaks_the_provider(),
+                "a bad key counts toward the breaker: every call would be refused"
+            );
             assert!(e.to_string().contains("AccessDeniedError"), "{e}");
         }
         other => panic!("{other:?}"),
@@ -276,7 +280,7 @@ async fn kakao_mobility_maps_its_answers_including_200_with_an_error_inside() {
         at("denied")
             .route(&[GANGNAM, SEOUL_STATION], Profile::Car, T)
             .await,
-        Err(ProviderError::Refused(_))
+        Err(ProviderError::Unauthorized(_))
     ));
     srv.answer("maintenance", fixture("kakao_mobility_503.json", 503));
     let e = at("maintenance")
@@ -335,7 +339,7 @@ async fn nominatim_maps_its_answers() {
     );
     assert!(matches!(
         at("blocked").geocode("x", T).await,
-        Err(ProviderError::Refused(_))
+        Err(ProviderError::Unauthorized(_))
     ));
     let mut limited = raw(
         429,

@@ -1,5 +1,5 @@
-//! The submit body: its wire schema (what the API description shows) and its parser, which turns
-//! it once, at the edge, into a [`RouteRequest`].
+//! The submit body's parser, which turns it once, at the edge, into a [`RouteRequest`] (whose
+//! schema is also what the API description shows for the body: one type for both).
 //!
 //! The body is read as a JSON value and walked field by field, so one answer lists *every* field at
 //! fault (with a JSON path and a stable reason), not only the first one serde tripped on.
@@ -10,61 +10,14 @@ use serde_json::{Map, Value};
 
 pub use crate::config::Limits;
 
-/// A place in a request: coordinates, an address the worker geocodes, a station of ours, or (as
-/// the destination) the nearest matching station.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(untagged)]
-#[allow(dead_code)]
-pub enum PlaceIn {
-    Coords(CoordIn),
-    Address(AddressIn),
-    Station(super::stations::place::StationIn),
-    NearestStation(super::stations::place::NearestStationIn),
-}
-
-/// Coordinates in decimal degrees (WGS 84).
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct CoordIn {
-    #[schema(minimum = -90.0, maximum = 90.0)]
-    lat: f64,
-    #[schema(minimum = -180.0, maximum = 180.0)]
-    lon: f64,
-}
-
-/// An address; spaces are collapsed and it is trimmed before use.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct AddressIn {
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    address: String,
-}
-
-/// A route job. Unknown fields are refused.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct SubmitRoute {
-    origin: PlaceIn,
-    destination: PlaceIn,
-    /// At most `--max-waypoints` (5 by default).
-    #[schema(max_items = 5)]
-    waypoints: Option<Vec<PlaceIn>>,
-    /// `car` unless given.
-    profile: Option<Profile>,
-    /// The client's patience in ms (500 to 600000 by default; 30000 unless given).
-    #[schema(minimum = 500, maximum = 600_000)]
-    deadline_ms: Option<u64>,
-}
-
 const TOP_FIELDS: &[&str] = &[
     "origin",
     "destination",
     "waypoints",
     "profile",
     "deadline_ms",
+    // Checked by api/webhooks.rs (`selection`), not part of the route request.
+    "webhooks",
 ];
 
 /// Validates a parsed JSON body into a route request, or every field error found.
@@ -174,8 +127,33 @@ pub fn route_request(body: &Value, limits: &Limits) -> Result<RouteRequest, Vec<
                 deadline_ms,
             })
         }
-        _ => Err(errors),
+        _ => Err(capped(errors)),
     }
+}
+
+/// The most field errors one answer lists; the rest are counted in a last `truncated` entry, so
+/// a body of many unknown keys cannot make the answer many times its own size.
+pub const MAX_FIELD_ERRORS: usize = 20;
+
+fn capped(mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    if errors.len() > MAX_FIELD_ERRORS {
+        let more = errors.len() - MAX_FIELD_ERRORS;
+        errors.truncate(MAX_FIELD_ERRORS);
+        errors.push(FieldError::new(
+            "",
+            "truncated",
+            format!("{more} more errors not listed"),
+        ));
+    }
+    errors
+}
+
+/// Control characters and invisible format characters (Unicode category Cf: bidirectional
+/// overrides and isolates, zero-width spaces and joiners, the byte-order mark, soft hyphens, tag
+/// characters): an address holding one can read as something else than it is.
+pub fn is_hidden_or_control(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 fn unknown_fields(
@@ -273,11 +251,11 @@ fn place(v: &Value, path: &str, limits: &Limits, errors: &mut Vec<FieldError>) -
             ));
             return None;
         }
-        if normalised.chars().any(char::is_control) {
+        if normalised.chars().any(is_hidden_or_control) {
             errors.push(FieldError::new(
                 field,
                 "invalid_characters",
-                "must not contain control characters",
+                "must not contain control characters or invisible format characters (such as bidirectional overrides or zero-width spaces)",
             ));
             return None;
         }

@@ -3,7 +3,10 @@
 //! parser ([`body`]), and the API description generated from them ([`openapi`]).
 
 pub mod body;
+pub mod events;
 pub mod jobs;
 pub mod openapi;
+pub mod openapi_finish;
 pub mod stations;
 pub mod submit;
+pub mod webhooks;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use routeq_shared::Code;
 use routeq_shared::job::{
-    Alternative, Coord, JobState, JobView, Profile, ResolvedStop, RouteResult, StationChoice,
-    Timings,
+    Alternative, Coord, FallbackEstimate, JobState, JobView, Place, Profile, ResolvedStop,
+    RouteRequest, RouteResult, StationChoice, StationSearch, Timings,
 };
 use routeq_shared::problem::{FieldError, Problem};
 use utoipa::openapi::header::HeaderBuilder;
@@ -19,14 +19,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::body::{AddressIn, CoordIn, PlaceIn, SubmitRoute};
 use super::stations::favourites::{FavouriteList, FavouriteView};
-use super::stations::place::{NearestFilters, NearestStationIn, StationIn};
 use super::stations::{StationList, StationView};
+use super::webhooks::{NewWebhook, WebhookList, WebhookSecret, WebhookView};
 
 /// Codes answered with the job itself (its body is a [`JobView`]); every other code is a
 /// [`Problem`].
-fn is_job_answer(code: Code) -> bool {
+pub(crate) fn is_job_answer(code: Code) -> bool {
     matches!(
         code,
         Code::RouteOk
@@ -80,9 +79,27 @@ pub fn responses(codes: &[Code], no_content: Option<&str>) -> BTreeMap<String, R
         } else {
             crate::http::error::PROBLEM_JSON
         };
+        // One example per code: the job (with its route or estimate) or the problem.
+        let examples = codes.iter().map(|c| {
+            let value = if is_job_answer(*c) {
+                super::openapi_finish::example_job(*c)
+            } else {
+                super::openapi_finish::example_problem(*c)
+            };
+            (
+                c.as_str().to_string(),
+                utoipa::openapi::example::ExampleBuilder::new()
+                    .summary(c.title())
+                    .value(Some(value))
+                    .build(),
+            )
+        });
         let mut response = ResponseBuilder::new().description(description).content(
             content_type,
-            ContentBuilder::new().schema(Some(schema)).build(),
+            ContentBuilder::new()
+                .schema(Some(schema))
+                .examples_from_iter(examples)
+                .build(),
         );
         let integer = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer));
         if status == 202 {
@@ -91,6 +108,15 @@ pub fn responses(codes: &[Code], no_content: Option<&str>) -> BTreeMap<String, R
                 HeaderBuilder::new()
                     .schema(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
                     .description(Some("/v1/routes/{id}"))
+                    .build(),
+            );
+        }
+        if jobs {
+            response = response.header(
+                "Job-Final",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)).enum_values(Some(["true", "false"])))
+                    .description(Some("On a job: `true` once it has ended (the answer will not change, whatever its status; no `Retry-After`), `false` while it is queued or running"))
                     .build(),
             );
         }
@@ -145,7 +171,7 @@ impl Modify for Security {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "An API key from `routeq-gateway keys create` (required with --auth keys)",
+                        "An API key from `routeq-admin keys create` (required with --auth keys)",
                     ))
                     .build(),
             ),
@@ -163,24 +189,32 @@ impl Modify for Security {
     paths(
         super::submit::submit, super::jobs::get_job, super::jobs::cancel_job,
         super::stations::list, super::stations::one, super::stations::favourites::list,
-        super::stations::favourites::put, super::stations::favourites::delete
+        super::stations::favourites::put, super::stations::favourites::delete,
+        super::webhooks::create, super::webhooks::list, super::webhooks::one,
+        super::webhooks::delete, super::webhooks::rotate, super::webhooks::enable,
+        super::events::events
     ),
     components(schemas(
-        SubmitRoute, PlaceIn, CoordIn, AddressIn, JobView, Problem, FieldError, Code, JobState,
-        Profile, Coord, RouteResult, ResolvedStop, Timings, Health, StationIn, NearestStationIn,
-        NearestFilters, StationChoice, Alternative, StationView, StationList, FavouriteView,
-        FavouriteList
+        RouteRequest, Place, StationSearch, JobView, Problem, FieldError, Code, JobState,
+        Profile, Coord, RouteResult, FallbackEstimate, ResolvedStop, Timings, Health,
+        StationChoice, Alternative, StationView, StationList, FavouriteView,
+        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),
 )]
 pub struct ApiDoc;
 
-/// The document as pretty JSON (what `/openapi.json` serves and `docs/openapi.json` holds).
+/// The document at the default flags, as pretty JSON (what `docs/openapi.json` holds).
 pub fn json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".to_string())
+    json_for(&super::openapi_finish::DocSettings::defaults())
+}
+
+/// The document with the limits of `settings` (what a gateway serves at `/openapi.json`).
+pub fn json_for(settings: &super::openapi_finish::DocSettings) -> String {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_finish::finish(&mut doc, settings);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// A self-contained page (no external scripts) that renders `/openapi.json`.
@@ -240,6 +274,89 @@ mod tests {
         let text = doc.to_string();
         for code in Code::ALL {
             assert!(text.contains(code.as_str()), "{code} is not described");
+        }
+    }
+
+    /// Every operation has an example for each body it takes and answers, declares
+    /// `X-Request-Id`, and every code is in the catalogue with its status.
+    #[test]
+    fn every_operation_has_examples_headers_and_every_code_its_status() {
+        let doc: serde_json::Value = serde_json::from_str(&json()).expect("json");
+        let mut operations = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                operations += 1;
+                let params = op["parameters"].as_array().expect("parameters");
+                assert!(
+                    params.iter().any(|p| p["name"] == "X-Request-Id"),
+                    "{method} {path}: no X-Request-Id parameter"
+                );
+                for media in op["requestBody"]["content"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        media.1.get("example").is_some() || media.1.get("examples").is_some(),
+                        "{method} {path}: a request body without an example"
+                    );
+                }
+                for (status, res) in op["responses"].as_object().expect("responses") {
+                    assert!(
+                        res["headers"]["X-Request-Id"].is_object(),
+                        "{method} {path} {status}: no X-Request-Id header"
+                    );
+                    for (ct, media) in res["content"].as_object().into_iter().flatten() {
+                        assert!(
+                            media.get("example").is_some() || media.get("examples").is_some(),
+                            "{method} {path} {status} {ct}: no example"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(operations >= 8);
+        let post = &doc["paths"]["/v1/routes"]["post"];
+        let names: Vec<&str> = post["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for h in ["Idempotency-Key", "Prefer", "X-Request-Id"] {
+            assert!(
+                names.contains(&h),
+                "POST /v1/routes takes no {h}: {names:?}"
+            );
+        }
+        let accepted = &post["responses"]["202"]["headers"];
+        for h in [
+            "Location",
+            "Retry-After",
+            "Idempotent-Replayed",
+            "Job-Final",
+        ] {
+            assert!(accepted[h].is_object(), "202 has no {h} header");
+        }
+        assert!(post["responses"]["200"]["headers"]["Preference-Applied"].is_object());
+        // A fallback job (503) is described as the job it is, estimate included.
+        let got = &doc["paths"]["/v1/routes/{id}"]["get"]["responses"]["503"]["content"]["application/problem+json"];
+        assert!(got["schema"].to_string().contains("JobView"), "{got}");
+        let example = &got["examples"]["PROVIDER_UNAVAILABLE"]["value"];
+        assert_eq!(example["state"], "fallback");
+        assert!(
+            example["fallback"]["distance_m"]
+                .as_f64()
+                .unwrap_or_default()
+                > 0.0
+        );
+        assert!(got["headers"].is_null());
+        let fallback =
+            doc["components"]["schemas"]["JobView"]["properties"]["fallback"].to_string();
+        assert!(fallback.contains("FallbackEstimate"), "{fallback}");
+        let codes = &doc["components"]["schemas"]["Code"]["x-codes"];
+        for c in Code::ALL {
+            assert_eq!(codes[c.as_str()]["status"], c.http_status(), "{c}");
         }
     }
 }

@@ -11,6 +11,10 @@ use super::RequestId;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// `true` on the answer of a job that has ended (its body will not change), `false` while it is
+/// queued or running.
+pub const JOB_FINAL: &str = "job-final";
+
 /// A refused or failed request.
 #[derive(Debug)]
 pub struct ApiError {
@@ -129,8 +133,16 @@ pub fn job_response(view: &JobView, mut headers: HeaderMap) -> Response {
             HeaderValue::from_static("application/json"),
         );
     }
-    if view.code.is_pending() {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+    // Only an unfinished job invites another look; a final answer (even a 5xx) carries no
+    // Retry-After and says `Job-Final: true`, so retry-on-5xx middleware can stop.
+    if view.is_final {
+        headers.remove(header::RETRY_AFTER);
+        headers.insert(JOB_FINAL, HeaderValue::from_static("true"));
+    } else {
+        headers.insert(JOB_FINAL, HeaderValue::from_static("false"));
+        if view.code.is_pending() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+        }
     }
     match serde_json::to_vec(view) {
         Ok(body) => (status, headers, body).into_response(),

@@ -1,6 +1,8 @@
 //! The operational endpoints: liveness, readiness, metrics, the API description and its page,
 //! and the answers for unknown endpoints and methods.
 
+pub mod metrics;
+
 use std::time::Duration;
 
 use axum::Extension;
@@ -48,7 +50,7 @@ pub async fn readyz(
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
+        routeq_shared::telemetry::render_metrics(&app.metrics),
     )
 }
 
@@ -69,10 +71,10 @@ pub async fn method_not_allowed(Extension(rid): Extension<RequestId>) -> ApiErro
 }
 
 /// `GET /openapi.json`: the API description.
-pub async fn openapi_json() -> impl IntoResponse {
+pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::api::openapi::json(),
+        crate::api::openapi::json_for(&crate::api::openapi_finish::DocSettings::of(&app.cfg)),
     )
 }
 

@@ -1,7 +1,6 @@
 //! The HTTP surface: routing, the per-request fault pipeline, the admin endpoints and
 //! `/metrics`.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -309,83 +308,41 @@ async fn reset_stats(State(s): State<Arc<Shared>>) -> Response {
     json_response(StatusCode::OK, &s.stats())
 }
 
-/// Prometheus text exposition (format 0.0.4).
+/// Prometheus text exposition (format 0.0.4), rendered by `metrics-exporter-prometheus` from a
+/// recorder of this call's own, filled from the counters and the fault table.
 pub(crate) fn render_metrics(stats: &Stats, faults: &FaultTable) -> String {
-    let mut out = String::with_capacity(4096);
-    out.push_str(
-        "# HELP routeq_sim_requests_total Provider requests served by the simulator, by provider and outcome.\n\
-         # TYPE routeq_sim_requests_total counter\n",
-    );
-    for p in Provider::ALL {
-        let s = stats.providers.get(p);
-        for o in Outcome::ALL {
-            let _ = writeln!(
-                out,
-                "routeq_sim_requests_total{{provider=\"{}\",outcome=\"{}\"}} {}",
-                p.as_str(),
-                o.as_str(),
-                s.get(o)
-            );
+    use routeq_shared::metrics::sim as m;
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        for metric in m::ALL {
+            metric.describe();
         }
-    }
-    out.push_str(
-        "# HELP routeq_sim_max_requests_per_second Most requests that arrived within one 1-second window since the last reset.\n\
-         # TYPE routeq_sim_max_requests_per_second gauge\n",
-    );
-    for p in Provider::ALL {
-        let _ = writeln!(
-            out,
-            "routeq_sim_max_requests_per_second{{provider=\"{}\"}} {}",
-            p.as_str(),
-            stats.providers.get(p).max_per_second
-        );
-    }
-    out.push_str(
-        "# HELP routeq_sim_fault_rate Configured fraction of requests that get an injected fault, by kind.\n\
-         # TYPE routeq_sim_fault_rate gauge\n",
-    );
-    for p in Provider::ALL {
-        let f = faults.get(p);
-        for (kind, v) in [
-            ("error", f.error_rate),
-            ("rate_limited", f.rate_429),
-            ("timeout", f.timeout_rate),
-            ("malformed", f.malformed_rate),
-        ] {
-            let _ = writeln!(
-                out,
-                "routeq_sim_fault_rate{{provider=\"{}\",kind=\"{kind}\"}} {v}",
-                p.as_str()
-            );
+        for p in Provider::ALL {
+            let provider = p.as_str();
+            let s = stats.providers.get(p);
+            for o in Outcome::ALL {
+                metrics::counter!(m::REQUESTS.name, "provider" => provider, "outcome" => o.as_str())
+                    .absolute(s.get(o));
+            }
+            metrics::gauge!(m::MAX_RPS.name, "provider" => provider).set(s.max_per_second as f64);
+            let f = faults.get(p);
+            for (kind, v) in [
+                ("error", f.error_rate),
+                ("rate_limited", f.rate_429),
+                ("timeout", f.timeout_rate),
+                ("malformed", f.malformed_rate),
+            ] {
+                metrics::gauge!(m::FAULT_RATE.name, "provider" => provider, "kind" => kind).set(v);
+            }
+            metrics::gauge!(m::DOWN.name, "provider" => provider).set(f64::from(u8::from(f.down)));
+            for (bound, v) in [("min", f.latency_min_ms), ("max", f.latency_max_ms)] {
+                metrics::gauge!(m::LATENCY_MS.name, "provider" => provider, "bound" => bound)
+                    .set(v as f64);
+            }
         }
-    }
-    out.push_str(
-        "# HELP routeq_sim_down Whether the provider is switched down (1) or not (0).\n\
-         # TYPE routeq_sim_down gauge\n",
-    );
-    for p in Provider::ALL {
-        let _ = writeln!(
-            out,
-            "routeq_sim_down{{provider=\"{}\"}} {}",
-            p.as_str(),
-            u8::from(faults.get(p).down)
-        );
-    }
-    out.push_str(
-        "# HELP routeq_sim_latency_ms Configured latency bounds in milliseconds.\n\
-         # TYPE routeq_sim_latency_ms gauge\n",
-    );
-    for p in Provider::ALL {
-        let f = faults.get(p);
-        for (bound, v) in [("min", f.latency_min_ms), ("max", f.latency_max_ms)] {
-            let _ = writeln!(
-                out,
-                "routeq_sim_latency_ms{{provider=\"{}\",bound=\"{bound}\"}} {v}",
-                p.as_str()
-            );
-        }
-    }
-    out
+    });
+    handle.render()
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {

@@ -921,7 +921,10 @@ async fn stats_reset_and_metrics() {
         )
     );
     assert!(text.contains("routeq_sim_down{provider=\"kakao_local\"} 0\n"));
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (_, value) = line.rsplit_once(' ').expect("sample line");
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }

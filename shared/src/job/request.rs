@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 /// and in range everywhere past the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Coord {
+    #[schema(minimum = -90.0, maximum = 90.0)]
     pub lat: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
     pub lon: f64,
 }
 
@@ -55,9 +57,17 @@ impl Coord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Place {
+    /// Coordinates in decimal degrees (WGS 84).
     Coords(Coord),
-    Address { address: String },
+    /// An address the worker geocodes; spaces are collapsed and it is trimmed before use (at
+    /// most `--max-address-chars` characters).
+    Address {
+        #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
+        address: String,
+    },
+    /// A charging station of ours (`GET /v1/stations`); it must be in service.
     Station { station_id: uuid::Uuid },
+    /// The destination only: the fastest of the nearest matching stations.
     NearestStation { nearest_station: StationSearch },
 }
 
@@ -66,7 +76,13 @@ pub enum Place {
 /// worker asks directions to each and answers the fastest, the others as alternatives.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StationSearch {
+    /// Search radius around the stop before it, metres.
+    #[serde(default = "StationSearch::default_radius_m")]
+    #[schema(minimum = 1, maximum = 50000, default = 10000)]
     pub radius_m: f64,
+    /// How many of the nearest stations to route to.
+    #[serde(default = "StationSearch::default_candidates")]
+    #[schema(minimum = 1, maximum = 5, default = 3)]
     pub candidates: u32,
     /// `dc`, `ac`, `dc_combo`, `dc_chademo`, `ac3` or `ac_slow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +99,14 @@ impl StationSearch {
     pub const MAX_RADIUS_M: f64 = 50_000.0;
     pub const DEFAULT_CANDIDATES: u32 = 3;
     pub const MAX_CANDIDATES: u32 = 5;
+
+    fn default_radius_m() -> f64 {
+        StationSearch::DEFAULT_RADIUS_M
+    }
+
+    fn default_candidates() -> u32 {
+        StationSearch::DEFAULT_CANDIDATES
+    }
 }
 
 /// The travel profile; `car` unless the client says otherwise.
@@ -107,15 +131,25 @@ impl Profile {
     }
 }
 
-/// A validated route request. Serialises to one canonical JSON form, which is also what the
-/// idempotency fingerprint hashes (so key order or whitespace in the client's body never matters).
+/// A route request: the body of `POST /v1/routes` (the gateway's parser turns the body into
+/// this type, listing every field at fault; unknown fields are refused) and the `request` of a
+/// job, with every default filled in. Serialises to one canonical JSON form, which is also what
+/// the idempotency fingerprint hashes (so key order or whitespace in the client's body never
+/// matters). The limits in the API description are the gateway's configured ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RouteRequest {
     pub origin: Place,
     pub destination: Place,
+    /// Stops between origin and destination, at most `--max-waypoints`.
+    #[serde(default)]
+    #[schema(max_items = 5)]
     pub waypoints: Vec<Place>,
+    /// `car` unless given.
+    #[serde(default)]
     pub profile: Profile,
-    /// The client's patience, in milliseconds from submission.
+    /// The client's patience, in milliseconds from submission (`--default-deadline-ms` unless
+    /// given, between `--min-deadline-ms` and `--max-deadline-ms`).
+    #[schema(required = false, minimum = 500, maximum = 600000, default = 30000)]
     pub deadline_ms: u64,
 }
 

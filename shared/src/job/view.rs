@@ -64,18 +64,45 @@ pub struct JobView {
     pub request_id: String,
     pub id: String,
     pub state: JobState,
+    /// True once the job has ended (any state but `queued` and `running`): the answer will not
+    /// change, whatever its status; polling again is pointless. Also sent as `Job-Final`.
+    #[serde(rename = "final", default)]
+    #[schema(required = true)]
+    pub is_final: bool,
     pub submitted_at: String,
     pub deadline_at: String,
     pub started_at: String,
     pub finished_at: String,
     pub attempts: u32,
+    /// The request as the gateway accepted it, every default filled in.
+    #[schema(value_type = crate::job::RouteRequest)]
     pub request: serde_json::Value,
     /// The route when the job succeeded, `{}` otherwise.
+    #[schema(schema_with = route_or_empty)]
     pub result: serde_json::Value,
-    /// An estimate attached to a failed job, `{}` when there is none.
+    /// An estimate attached to a `fallback` job (answered 502/503/504), `{}` when there is none.
+    #[schema(schema_with = estimate_or_empty)]
     pub fallback: serde_json::Value,
     pub timings: Timings,
     pub errors: Vec<crate::problem::FieldError>,
+}
+
+fn route_or_empty() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("RouteResult"))
+            .item(utoipa::openapi::Ref::from_schema_name("Empty"))
+            .build(),
+    )
+}
+
+fn estimate_or_empty() -> utoipa::openapi::schema::Schema {
+    utoipa::openapi::schema::Schema::OneOf(
+        utoipa::openapi::schema::OneOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("FallbackEstimate"))
+            .item(utoipa::openapi::Ref::from_schema_name("Empty"))
+            .build(),
+    )
 }
 
 /// A job as routeq keeps it (the Redis hash, or the PostgreSQL row once Redis forgot it).
@@ -123,6 +150,7 @@ impl JobRecord {
             request_id: self.request_id.clone(),
             id: self.id.clone(),
             state: self.state,
+            is_final: self.state.is_terminal(),
             submitted_at: rfc3339_ms(self.submitted_ms),
             deadline_at: rfc3339_ms(self.deadline_ms),
             started_at: rfc3339_ms(self.started_ms),

@@ -21,4 +21,46 @@ pub const FAILURES: Metric = Metric::counter(
     &[],
 );
 
-pub const ALL: &[&Metric] = &[&ROWS, &BATCH_SECONDS, &FAILURES];
+/// Records PostgreSQL refused even written alone, parked in `{p}:records:parked`.
+pub const PARKED: Metric = Metric::counter(
+    "routeq_recorder_parked_total",
+    "Records PostgreSQL refused even written alone, parked in the records:parked stream.",
+    &[],
+);
+/// Text values whose NUL characters were replaced (U+FFFD) so PostgreSQL could store them.
+pub const SANITISED: Metric = Metric::counter(
+    "routeq_recorder_sanitised_total",
+    "Records whose NUL characters were replaced by U+FFFD before writing (PostgreSQL cannot store NUL).",
+    &[],
+);
+
+/// `accepted` records removed from an outbox over half its bound (each job's `finished` record
+/// carries the whole job again, so PostgreSQL still gets every job).
+pub const SHED: Metric = Metric::counter(
+    "routeq_records_shed_total",
+    "Accepted records shed from a records outbox over half its bound (the finished record carries the whole job).",
+    &[],
+);
+/// Records dropped, oldest first, from an outbox over its bound (lost to PostgreSQL).
+pub const DROPPED: Metric = Metric::counter(
+    "routeq_records_dropped_total",
+    "Records dropped (oldest first) from a records outbox over --records-max-len; PostgreSQL never gets them.",
+    &[],
+);
+/// The configured bound of a records outbox (`--records-max-len`, per partition).
+pub const OUTBOX_MAX_LEN: Metric = Metric::gauge(
+    "routeq_records_outbox_max_len",
+    "The bound of each partition's records outbox (--records-max-len; 0 = unbounded).",
+    &[],
+);
+
+pub const ALL: &[&Metric] = &[
+    &ROWS,
+    &BATCH_SECONDS,
+    &FAILURES,
+    &PARKED,
+    &SANITISED,
+    &SHED,
+    &DROPPED,
+    &OUTBOX_MAX_LEN,
+];

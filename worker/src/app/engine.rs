@@ -44,16 +44,25 @@ pub fn engine(
     let r = &cfg.resilience;
     let call_timeout = Duration::from_millis(cfg.call_timeout_ms);
     let chain = |provider: &'static str, rps: f64| {
-        Arc::new(Chain::new(
-            provider,
-            RateLimiter::new(conn.clone(), keys, provider, rps),
-            Breaker::new(provider, &r.breaker_policy()),
-            r.retry_policy(),
-            call_timeout,
-        ))
+        Arc::new(
+            Chain::new(
+                provider,
+                RateLimiter::new(conn.clone(), keys, provider, rps),
+                Breaker::new(provider, &r.breaker_policy()),
+                r.retry_policy(),
+                call_timeout,
+            )
+            .with_retry_after_max(Duration::from_millis(r.retry_after_max_ms)),
+        )
     };
+    super::metrics::register_provider(set.geocoder.name(), "geocode");
+    super::metrics::register_provider(set.directions.name(), "route");
     let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
     let route_chain = chain(set.directions.name(), r.router_rps);
+    let mut breakers = vec![geo_chain.breaker().watcher()];
+    if route_chain.breaker().provider() != geo_chain.breaker().provider() {
+        breakers.push(route_chain.breaker().watcher());
+    }
     tracing::info!(
         geocoder = set.geocoder.name(),
         directions = set.directions.name(),
@@ -71,7 +80,8 @@ pub fn engine(
             keys.clone(),
             Duration::from_secs(r.geocode_cache_ttl_s),
             r.coalesce,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
         set.label,
     ));
     // Cache and coalesce only calls that cost something: an in-process estimate is cheaper to
@@ -90,7 +100,8 @@ pub fn engine(
                 Duration::from_secs(r.route_cache_ttl_s)
             },
             r.coalesce && !in_process,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
     );
     Ok(Engine {
         resolver: front(resolver),
@@ -99,5 +110,6 @@ pub fn engine(
         label: set.label,
         simulated: set.simulated,
         stations: None,
+        breakers,
     })
 }

@@ -3,6 +3,7 @@
 //! grace.
 
 pub mod engine;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use routeq_shared::redis::connect::Timeouts;
-use routeq_shared::redis::{JobStore, Keys, store::Retention};
+use routeq_shared::redis::{JobStore, store::Retention};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,8 @@ pub struct Worker {
     /// The durable record; the recorder runs in this process when it is set.
     pg: Option<sqlx::PgPool>,
     metrics_listener: TcpListener,
+    /// Fed by the pause watcher ([`job::pause`]), read by the readers through `ctx.paused`.
+    pause_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Worker {
@@ -43,6 +46,8 @@ impl Worker {
             },
         );
         let pg = cfg.db.pool().transpose().context("database URL")?;
+        routeq_shared::telemetry::metrics_handle();
+        metrics::register_worker_metrics(pg.is_some() && cfg.recorder);
         if cfg.migrate {
             let pool = pg.as_ref().context("--migrate needs --database-url")?;
             routeq_shared::db::migrate(pool)
@@ -52,8 +57,13 @@ impl Worker {
         // Geocoding asks our durable store first (when there is one), then the Redis cache and
         // the provider chain.
         let geo_pool = pg.clone();
+        let query_timeout = Duration::from_millis(cfg.db.query_timeout_ms.max(1));
         let mut engine = engine::engine(&cfg, store.connection(), store.keys(), |inner| {
-            Arc::new(crate::steps::geocode::store::GeoStore::new(geo_pool, inner))
+            Arc::new(crate::steps::geocode::store::GeoStore::new(
+                geo_pool,
+                inner,
+                query_timeout,
+            ))
         })?;
         engine.stations = pg.clone().map(crate::steps::stations::StationLookup::new);
         let dead_letters = DeadLetters::new(
@@ -66,6 +76,11 @@ impl Worker {
         let metrics_listener = TcpListener::bind(cfg.metrics_listen)
             .await
             .with_context(|| format!("binding {}", cfg.metrics_listen))?;
+        let readers = Arc::new(crate::job::heartbeat::ReaderHealth::new(
+            store.keys().all().iter().map(|k| k.jobs_stream()),
+            Duration::from_millis(cfg.reader_stale_ms),
+        ));
+        let (pause_tx, paused) = job::pause::switch();
         let ctx = Arc::new(Ctx {
             completer: crate::job::completer::Completer::spawn(store.clone()),
             store,
@@ -77,9 +92,13 @@ impl Worker {
             tracker: tokio_util::task::TaskTracker::new(),
             settings,
             in_flight: Default::default(),
+            readers,
+            paused,
+            codes: Default::default(),
         });
         Ok(Worker {
             ctx,
+            pause_tx,
             metrics_listener,
             pg,
         })
@@ -100,18 +119,45 @@ impl Worker {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let token = CancellationToken::new();
-        let admin_task = tokio::spawn(crate::ops::admin::serve(
+        let admin_task = tokio::spawn(crate::ops::admin::serve_with_health(
             self.metrics_listener,
             token.clone(),
+            Some(self.ctx.readers.clone()),
         ));
 
         let keys = self.ctx.store.keys().clone();
+        // The pause is read before the readers start, so a worker started while the fleet is
+        // paused takes nothing.
+        if let Ok(p) = routeq_shared::admin::pause::get(&self.ctx.store.connection(), &keys).await {
+            self.pause_tx.send_replace(p.is_some());
+        }
+        tokio::spawn(job::pause::watch_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.pause_tx,
+            token.clone(),
+        ));
+        tokio::spawn(crate::ops::breakers::publish_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.ctx.consumer.clone(),
+            self.ctx.engine.breakers.clone(),
+            self.ctx.codes.clone(),
+            token.clone(),
+        ));
         tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");
         let readers: Vec<_> = keys
             .all()
             .into_iter()
             .map(|p| tokio::spawn(job::reader::read_loop(self.ctx.clone(), p, token.clone())))
             .collect();
+        tokio::spawn(crate::ops::consumers::sweep_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.ctx.consumer.clone(),
+            Duration::from_millis(self.ctx.cfg.dead_consumer_idle_ms),
+            token.clone(),
+        ));
         // Touching lasts until the jobs in flight are done, after the readers stop.
         let touching = CancellationToken::new();
         let toucher = tokio::spawn(job::reader::touch_loop(
@@ -119,6 +165,16 @@ impl Worker {
             Duration::from_millis(self.ctx.cfg.reclaim_idle_ms / 4),
             touching.clone(),
         ));
+
+        // Jobs nobody ends (no gateway sweeping, a lost entry, a dead worker's job): ended
+        // `expired` at deadline + grace by whichever process holds the partition's lease.
+        let every = Duration::from_millis(self.ctx.cfg.sweep_interval_ms);
+        let sweeper = routeq_shared::redis::sweep::Sweeper::new(
+            self.ctx.store.clone(),
+            self.ctx.cfg.sweep_grace_ms,
+            every,
+        );
+        let sweeping = tokio::spawn(sweeper.run(every, token.clone().cancelled_owned()));
 
         let runs_recorder = self.pg.is_some() && self.ctx.cfg.recorder;
         if self.ctx.cfg.records == routeq_shared::redis::outbox::RecordsMode::Auto {
@@ -138,7 +194,10 @@ impl Worker {
                     block_ms: self.ctx.cfg.block_ms,
                     reclaim_idle_ms: 30_000,
                     consumer: self.ctx.consumer.clone(),
+                    max_len: self.ctx.cfg.records_max_len,
                 };
+                ::metrics::gauge!(routeq_shared::metrics::recorder::OUTBOX_MAX_LEN.name)
+                    .set(self.ctx.cfg.records_max_len as f64);
                 let tasks: Vec<_> = keys
                     .all()
                     .into_iter()
@@ -164,6 +223,7 @@ impl Worker {
         for r in readers {
             let _ = r.await;
         }
+        let _ = sweeping.await;
         self.ctx.tracker.close();
         let grace = Duration::from_millis(self.ctx.cfg.shutdown_grace_ms);
         if tokio::time::timeout(grace, self.ctx.tracker.wait())
@@ -182,46 +242,15 @@ impl Worker {
                 let _ = r.await;
             }
         }
-        leave_groups(&self.ctx).await;
+        crate::ops::consumers::leave(
+            &self.ctx.store.connection(),
+            &crate::ops::consumers::groups(&keys),
+            &self.ctx.consumer,
+        )
+        .await;
         let _ = admin_task.await;
         tracing::info!("worker stopped");
         Ok(())
-    }
-}
-
-/// On a clean exit, removes this process's consumer from the groups where it holds nothing (a
-/// consumer with pending entries stays, so they can be reclaimed), so group listings do not
-/// grow with every restart.
-async fn leave_groups(ctx: &Ctx) {
-    {
-        let mut conn = ctx.store.connection();
-        for k in ctx.store.keys().all() {
-            for (stream, group) in [
-                (k.jobs_stream(), Keys::GROUP),
-                (k.records_stream(), Keys::RECORDERS),
-            ] {
-                let pending: redis::RedisResult<redis::streams::StreamPendingCountReply> =
-                    redis::AsyncCommands::xpending_consumer_count(
-                        &mut conn,
-                        &stream,
-                        group,
-                        "-",
-                        "+",
-                        1,
-                        &ctx.consumer,
-                    )
-                    .await;
-                if matches!(&pending, Ok(p) if p.ids.is_empty()) {
-                    let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
-                        .arg("DELCONSUMER")
-                        .arg(&stream)
-                        .arg(group)
-                        .arg(&ctx.consumer)
-                        .query_async(&mut conn)
-                        .await;
-                }
-            }
-        }
     }
 }
 

@@ -47,9 +47,17 @@ enum Command {
         /// Consumer name in the `recorders` group (unique per process).
         #[arg(long, env = "ROUTEQ_CONSUMER")]
         consumer: Option<String>,
+        /// Bound of each partition's records stream while PostgreSQL does not drain it (0 =
+        /// none): above half of it, `accepted` records of jobs still in Redis are shed (their
+        /// `finished` record carries the whole job); above it, the oldest records are dropped.
+        #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+        records_max_len: u64,
         /// Apply migrations before draining.
         #[arg(long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
         migrate: bool,
+        /// Address of the recorder's own /metrics and /healthz (port 0 picks a free port).
+        #[arg(long, env = "ROUTEQ_METRICS_LISTEN", default_value = "127.0.0.1:9093")]
+        metrics_listen: std::net::SocketAddr,
     },
 }
 
@@ -83,6 +91,8 @@ async fn main() -> anyhow::Result<()> {
             reclaim_idle_ms,
             consumer,
             migrate,
+            metrics_listen,
+            records_max_len,
         } => {
             if batch == 0 || block_ms == 0 || reclaim_idle_ms <= block_ms {
                 anyhow::bail!(
@@ -94,6 +104,12 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .context("applying migrations")?;
             }
+            routeq_shared::telemetry::metrics_handle();
+            routeq_shared::metrics::startup::start("recorder");
+            routeq_worker::app::metrics::register_recorder_metrics();
+            let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+                .await
+                .with_context(|| format!("binding {metrics_listen}"))?;
             let keys = redis.keys()?;
             let settings = redis.settings(Timeouts::WORKER);
             let conn = redis.connection(&settings, "recorder")?;
@@ -110,8 +126,15 @@ async fn main() -> anyhow::Result<()> {
                 block_ms,
                 reclaim_idle_ms,
                 consumer,
+                max_len: records_max_len,
             };
-            tracing::info!(consumer = %cfg.consumer, "recorder started");
+            metrics::gauge!(routeq_shared::metrics::recorder::OUTBOX_MAX_LEN.name)
+                .set(records_max_len as f64);
+            tracing::info!(consumer = %cfg.consumer, metrics = %metrics_listen, "recorder started");
+            let admin = tokio::spawn(routeq_worker::ops::admin::serve(
+                metrics_listener,
+                token.clone(),
+            ));
             let tasks: Vec<_> = keys
                 .all()
                 .into_iter()
@@ -131,6 +154,14 @@ async fn main() -> anyhow::Result<()> {
             for t in tasks {
                 let _ = t.await;
             }
+            // A clean exit leaves the recorders groups where this process holds nothing.
+            let records: Vec<_> = keys
+                .all()
+                .iter()
+                .map(|k| (k.records_stream(), routeq_shared::redis::Keys::RECORDERS))
+                .collect();
+            routeq_worker::ops::consumers::leave(&conn, &records, &cfg.consumer).await;
+            let _ = admin.await;
             tracing::info!("recorder stopped");
             Ok(())
         }

@@ -1,17 +1,20 @@
 //! The call chain every external call goes through, in this order:
 //!
-//! **fleet-wide rate limit → circuit breaker → per-call timeout → retry** with jittered
-//! exponential backoff.
+//! **circuit breaker (admission) → fleet-wide rate limit → the call under the breaker with the
+//! per-call timeout → retry** with jittered exponential backoff.
 //!
+//! - the breaker ([`Breaker`]) is asked first and refuses at once while the provider is failing:
+//!   an open breaker never waits for, nor spends, a rate-limit slot;
 //! - the rate limit ([`RateLimiter`]) reserves the call's slot (waiting if the fleet is at the
 //!   provider's quota) — each attempt, retries included, spends one slot;
-//! - the breaker ([`Breaker`]) refuses at once while the provider is failing, and runs the call
-//!   with the per-call timeout inside it, so timeouts count;
+//! - the call runs under the breaker's permit with the per-call timeout inside, so timeouts
+//!   count;
 //! - the per-call timeout is `min(call timeout, time left before the job's deadline)`;
 //! - a retry happens only for a transient failure (timeout, connection error, 5xx, 429), only
 //!   while attempts are left, and only when the job's remaining time allows the next attempt to
 //!   finish: backoff + a full call timeout must fit before the deadline. A 429's `Retry-After`
-//!   replaces the backoff and is shared with the fleet through the rate limiter.
+//!   (capped at `--retry-after-max-ms`) replaces the backoff and is shared with the fleet
+//!   through the rate limiter.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -33,7 +36,12 @@ pub struct Chain {
     breaker: Breaker,
     retry: RetryPolicy,
     call_timeout: Duration,
+    /// The longest a provider's `Retry-After` is honoured (`--retry-after-max-ms`).
+    retry_after_max: Duration,
 }
+
+/// The default cap of a provider's `Retry-After`.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 impl Chain {
     pub fn new(
@@ -49,7 +57,14 @@ impl Chain {
             breaker,
             retry,
             call_timeout,
+            retry_after_max: RETRY_AFTER_MAX,
         }
+    }
+
+    /// Caps every `Retry-After` this provider sends at `max`.
+    pub fn with_retry_after_max(mut self, max: Duration) -> Chain {
+        self.retry_after_max = max;
+        self
     }
 
     pub fn provider(&self) -> &'static str {
@@ -111,6 +126,23 @@ impl Chain {
                     e
                 }
             };
+            let err = match err {
+                ProviderError::RateLimited {
+                    retry_after: Some(d),
+                } if d > self.retry_after_max => {
+                    tracing::warn!(
+                        provider = self.provider,
+                        operation,
+                        retry_after_s = d.as_secs(),
+                        cap_ms = self.retry_after_max.as_millis() as u64,
+                        "the provider's Retry-After is beyond --retry-after-max-ms: capped"
+                    );
+                    ProviderError::RateLimited {
+                        retry_after: Some(self.retry_after_max),
+                    }
+                }
+                e => e,
+            };
             if let ProviderError::RateLimited {
                 retry_after: Some(d),
             } = &err
@@ -126,7 +158,10 @@ impl Chain {
                 } => *d,
                 _ => self.retry.backoff(attempt),
             };
-            if Instant::now() + wait + self.call_timeout > until {
+            let next_ends = Instant::now()
+                .checked_add(wait)
+                .and_then(|t| t.checked_add(self.call_timeout));
+            if next_ends.is_none_or(|t| t > until) {
                 tracing::info!(
                     provider = self.provider,
                     operation,
@@ -154,7 +189,8 @@ impl Chain {
         }
     }
 
-    /// One attempt: the rate-limit slot, then the breaker's decision and the call.
+    /// One attempt: the breaker's decision first (an open one answers at once, without waiting
+    /// for a slot or spending one of the fleet's quota), then the rate-limit slot and the call.
     async fn attempt<T, F, Fut>(
         &self,
         operation: &'static str,
@@ -167,6 +203,11 @@ impl Chain {
         F: FnMut(Duration) -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
     {
+        let permit = self.breaker.permit();
+        if trace::enabled() {
+            tracing::debug!(target: trace::TARGET, permitted = permit.is_ok(), state = self.breaker.state().as_str(), "breaker");
+        }
+        let permit = permit?;
         let asked = trace::enabled().then(Instant::now);
         self.limiter
             .acquire(remaining.saturating_sub(min_call))
@@ -181,11 +222,7 @@ impl Chain {
             return Err(ProviderError::Timeout);
         }
         let started = Instant::now();
-        let result = self.breaker.call(timeout, op(timeout)).await;
-        if trace::enabled() {
-            let permitted = !matches!(result, Err(ProviderError::CircuitOpen));
-            tracing::debug!(target: trace::TARGET, permitted, state = self.breaker.state().as_str(), "breaker");
-        }
+        let result = permit.run(timeout, op(timeout)).await;
         self.observe(operation, started, &result);
         result
     }

@@ -46,7 +46,7 @@ pub struct WorkerConfig {
 
     /// When finished jobs are appended to the records stream for the recorder: `auto` once a
     /// recorder exists (this worker's own, with --database-url), `on` always, `off` never.
-    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto)]
+    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto, global = true)]
     pub records: RecordsMode,
 
     /// Run a recorder (records stream → PostgreSQL) inside this worker when --database-url is set.
@@ -75,6 +75,13 @@ pub struct WorkerConfig {
     #[arg(long, env = "ROUTEQ_BLOCK_MS", default_value_t = 1000)]
     pub block_ms: u64,
 
+    /// `/healthz` answers 503 when a job reader has made no step for this long, in ms (it beats
+    /// after every read, error or pause, and while it waits for free permits; a read lasts at
+    /// most --block-ms plus the Redis response timeout), so a liveness probe restarts a worker
+    /// whose reader is stuck. Above --block-ms.
+    #[arg(long, env = "ROUTEQ_READER_STALE_MS", default_value_t = 30_000)]
+    pub reader_stale_ms: u64,
+
     /// The most a worker spends on one job, in ms (the client's deadline may cut it shorter).
     #[arg(long, env = "ROUTEQ_JOB_BUDGET_MS", default_value_t = 10_000)]
     pub job_budget_ms: u64,
@@ -89,6 +96,18 @@ pub struct WorkerConfig {
     /// a Redis stall may last before a live worker's jobs are reclaimed too).
     #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 5_000)]
     pub reclaim_idle_ms: u64,
+
+    /// Bound of each partition's records stream while PostgreSQL does not drain it, for this
+    /// process's recorder (0 = none): above half of it, `accepted` records of jobs still in
+    /// Redis are shed (their `finished` record carries the whole job); above it, the oldest
+    /// records are dropped.
+    #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+    pub records_max_len: u64,
+
+    /// Consumers of the `workers` and `recorders` groups that hold no entry and have been idle
+    /// this long (processes that died without a clean exit) are removed, in ms.
+    #[arg(long, env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS", default_value_t = 600_000)]
+    pub dead_consumer_idle_ms: u64,
 
     /// How often to look for abandoned entries, in ms.
     #[arg(long, env = "ROUTEQ_RECLAIM_INTERVAL_MS", default_value_t = 1_000)]
@@ -124,13 +143,28 @@ pub struct WorkerConfig {
     pub user_agent: String,
 
     /// How long a finished job stays readable from Redis, in seconds.
-    #[arg(long, env = "ROUTEQ_RESULT_TTL_S", default_value_t = 86_400)]
+    #[arg(
+        long,
+        env = "ROUTEQ_RESULT_TTL_S",
+        default_value_t = 86_400,
+        global = true
+    )]
     pub result_ttl_s: u64,
 
     /// How long in-flight jobs may take to finish after SIGTERM, in ms; what is left stays
     /// pending and is reclaimed by the other workers.
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 15_000)]
     pub shutdown_grace_ms: u64,
+
+    /// How often this worker looks for jobs past their deadline plus the grace that nobody ended,
+    /// in ms (gateways sweep too; one process per partition sweeps each round, under a lease).
+    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    pub sweep_interval_ms: u64,
+
+    /// How long past its deadline a job may stay unfinished before the sweeper ends it
+    /// `expired`, in ms (the same value as the gateways').
+    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    pub sweep_grace_ms: u64,
 
     /// Address of the worker's own /metrics and /healthz (port 0 picks a free port).
     #[arg(long, env = "ROUTEQ_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
@@ -169,6 +203,12 @@ impl WorkerConfig {
         if self.block_ms == 0 {
             return Err("--block-ms must be above 0".into());
         }
+        if self.reader_stale_ms <= self.block_ms {
+            return Err(format!(
+                "--reader-stale-ms ({}) must be above --block-ms ({}): an idle read blocks that long",
+                self.reader_stale_ms, self.block_ms
+            ));
+        }
         if self.call_timeout_ms == 0 {
             return Err("--call-timeout-ms must be above 0".into());
         }
@@ -193,11 +233,17 @@ impl WorkerConfig {
                 self.reclaim_idle_ms
             ));
         }
+        if self.dead_consumer_idle_ms < 100 {
+            return Err("--dead-consumer-idle-ms must be at least 100".into());
+        }
         if self.reclaim_interval_ms == 0 || self.reclaim_interval_ms >= self.reclaim_idle_ms {
             return Err("--reclaim-interval-ms must be above 0 and below --reclaim-idle-ms".into());
         }
         if self.recorder_batch == 0 || self.recorder_batch > 10_000 {
             return Err("--recorder-batch must be between 1 and 10000".into());
+        }
+        if self.sweep_interval_ms < 50 {
+            return Err("--sweep-interval-ms must be at least 50".into());
         }
         if self.max_attempts == 0 {
             return Err("--max-attempts must be at least 1".into());

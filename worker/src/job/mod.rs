@@ -2,6 +2,8 @@
 //! and completed in batches ([`completer`]).
 
 pub mod completer;
+pub mod heartbeat;
+pub mod pause;
 pub mod reader;
 pub mod run;
 
@@ -31,6 +33,12 @@ pub struct Ctx {
     /// The stream entries this process works on now, with their partition (touched so they
     /// are not reclaimed; skipped when our own pending entries are read again).
     pub in_flight: Arc<Mutex<HashMap<String, u16>>>,
+    /// The readers' last beats (what `/healthz` checks).
+    pub readers: Arc<heartbeat::ReaderHealth>,
+    /// Whether the fleet is paused ([`pause`]): readers take no new jobs while it is.
+    pub paused: tokio::sync::watch::Receiver<bool>,
+    /// Failure codes of the jobs this worker ended, published every second.
+    pub codes: crate::ops::codes::Tally,
 }
 
 /// Removes an entry from the in-flight set when dropped.

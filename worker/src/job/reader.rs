@@ -46,7 +46,9 @@ pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationTok
     let reclaim_every = Duration::from_millis(ctx.cfg.reclaim_interval_ms);
     let mut last_reclaim = Instant::now();
     let mut cursor = "0-0".to_string();
+    let beat_every = ctx.readers.beat_every();
     while !shutdown.is_cancelled() {
+        ctx.readers.beat(&key);
         if !group_ready {
             match ctx.store.ensure_group_in(&partition).await {
                 Ok(()) => group_ready = true,
@@ -57,11 +59,26 @@ pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationTok
                 }
             }
         }
+        // Paused: nothing new (our own pending entries are still re-read first).
+        if !reread_pending && !super::pause::wait_while_paused(&ctx.paused, &shutdown).await {
+            break;
+        }
         // Wait for capacity, then take the free permits (one only while this partition is idle).
-        let mut permits = tokio::select! {
-            p = ctx.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = shutdown.cancelled() => break,
+        // Waiting here is not being stuck: beat while the jobs in flight hold every permit.
+        let permits = loop {
+            tokio::select! {
+                p = ctx.permits.clone().acquire_owned() => match p {
+                    Ok(p) => break Some(p),
+                    Err(_) => break None,
+                },
+                () = shutdown.cancelled() => break None,
+                () = tokio::time::sleep(beat_every) => ctx.readers.beat(&key),
+            }
         };
+        let Some(mut permits) = permits else {
+            break;
+        };
+        ctx.readers.beat(&key);
         let extra = if last_read_empty && !reread_pending {
             0
         } else {
@@ -101,6 +118,7 @@ pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationTok
             redis::AsyncCommands::xread_options(&mut *conn, &[&key], &[id], &opts).await
         }
         .await;
+        ctx.readers.beat(&key);
         match reply {
             Ok(reply) => {
                 backoff = Duration::from_millis(50);

@@ -53,12 +53,13 @@ pub async fn dispatch(
     }
     let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
     let batch_started = trace::enabled().then(SystemTime::now);
-    let started = match ctx
+    let (started, skew_ms) = match ctx
         .store
-        .start_batch(partition, &ids, &ctx.consumer, now_ms())
+        .start_batch_timed(partition, &ids, &ctx.consumer, now_ms())
         .await
     {
-        Ok(s) => s,
+        // Redis' clock minus ours: deadlines are on Redis' clock (one for the whole fleet).
+        Ok((s, redis_ms)) => (s, redis_ms as i64 - now_ms() as i64),
         Err(e) => {
             // The entries stay in our pending list; the reclaimer (ours or another worker's) retries
             // them once they have been idle for the reclaim time.
@@ -80,7 +81,7 @@ pub async fn dispatch(
                 let guard = ctx.track(&entry.entry_id, partition.index());
                 ctx.tracker.spawn(
                     async move {
-                        run_job(ctx2, entry, attempts, permit).await;
+                        run_job(ctx2, entry, attempts, permit, skew_ms).await;
                         drop(guard);
                     }
                     .instrument(span)
@@ -91,6 +92,7 @@ pub async fn dispatch(
                 tracing::info!(job_id = %entry.job_id, request_id = %entry.request_id, "deadline passed before start; job expired");
                 metrics::counter!(m::EXPIRED_ON_PICKUP.name).increment(1);
                 metrics::counter!(m::FINISHED.name, "state" => JobState::Expired.as_str(), "code" => Code::JobExpired.as_str()).increment(1);
+                ctx.codes.count(Code::JobExpired);
             }
             Started::AlreadyEnded | Started::Gone => {
                 tracing::debug!(job_id = %entry.job_id, "entry for an ended job acknowledged");
@@ -99,7 +101,18 @@ pub async fn dispatch(
     }
 }
 
-async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedSemaphorePermit) {
+/// Now on Redis' clock (the one every deadline is on), from ours and the skew measured at start.
+fn redis_now_ms(skew_ms: i64) -> u64 {
+    (now_ms() as i64).saturating_add(skew_ms).max(0) as u64
+}
+
+async fn run_job(
+    ctx: Arc<Ctx>,
+    entry: QueueEntry,
+    attempts: u32,
+    permit: OwnedSemaphorePermit,
+    skew_ms: i64,
+) {
     let _permit = permit;
     metrics::gauge!(m::IN_FLIGHT.name).increment(1.0);
     let started_us = now_us();
@@ -114,7 +127,8 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
         Ok(request) if attempts <= ctx.cfg.max_attempts => {
             // The job's budget: ours, and never past the client's deadline.
             let budget = Duration::from_millis(ctx.cfg.job_budget_ms);
-            let to_deadline = Duration::from_millis(entry.deadline_ms.saturating_sub(now_ms()));
+            let to_deadline =
+                Duration::from_millis(entry.deadline_ms.saturating_sub(redis_now_ms(skew_ms)));
             let until = Instant::now() + budget.min(to_deadline);
             compute(&ctx.engine, request, until, timings).await
         }
@@ -141,7 +155,7 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
 
     // Store the outcome (see `store_outcome`).
     let completing = tracing::info_span!(target: trace::TARGET, "job.complete", state = finished.state.as_str(), code = finished.code.as_str(), tries = Empty);
-    let (stored, tries) = store_outcome(&ctx, &entry, &finished)
+    let (stored, tries) = store_outcome(&ctx, &entry, &finished, skew_ms)
         .instrument(completing.clone())
         .await;
     completing.record("tries", tries);
@@ -151,6 +165,7 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
             let state = finished.state.as_str();
             metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
                 .increment(1);
+            ctx.codes.count(finished.code);
             metrics::histogram!(m::COMPUTE_SECONDS.name)
                 .record(finished.outcome.timings.compute_us as f64 / 1e6);
             metrics::histogram!(m::END_TO_END_SECONDS.name)
@@ -178,11 +193,12 @@ async fn store_outcome(
     ctx: &Ctx,
     entry: &QueueEntry,
     finished: &Finished,
+    skew_ms: i64,
 ) -> (Option<Completed>, u32) {
     let mut delay = Duration::from_millis(50);
     let mut stored = None;
     let mut tries = 0u32;
-    while tries == 0 || now_ms() < entry.deadline_ms {
+    while tries == 0 || redis_now_ms(skew_ms) < entry.deadline_ms {
         tries += 1;
         match ctx
             .completer

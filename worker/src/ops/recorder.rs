@@ -5,6 +5,10 @@
 //! recorder reads batches through the `recorders` consumer group, writes each batch in one
 //! statement, and acknowledges (and deletes) the entries only after PostgreSQL committed. While
 //! PostgreSQL is down the backlog grows in Redis and nothing is lost; clients are never slowed.
+//! A record PostgreSQL refuses for its data is not retried forever with its batch: NUL (which
+//! neither `text` nor `jsonb` stores) is replaced by U+FFFD before writing, and when a batch is
+//! still refused the records are written one by one and the one refused alone is parked in
+//! `{p}:records:parked` with the error.
 //! It runs inside a worker process (`--database-url`) or alone (`routeq-recorder run`).
 
 use std::time::{Duration, Instant};
@@ -31,6 +35,9 @@ pub struct RecorderConfig {
     /// Records another recorder left unacknowledged this long are taken over, in ms.
     pub reclaim_idle_ms: u64,
     pub consumer: String,
+    /// The bound of the records stream (`--records-max-len`, 0 = none): above half of it the
+    /// `accepted` records of jobs still in Redis are shed, above it the oldest are dropped.
+    pub max_len: u64,
 }
 
 /// Why one step of the recorder failed.
@@ -53,6 +60,11 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let stream = partition.records_stream();
+    let parked = partition.records_parked();
+    // Served from the start (at zero), so alerts on them see a series before the first drop.
+    for counter in [m::SHED.name, m::DROPPED.name, m::PARKED.name] {
+        metrics::counter!(counter).increment(0);
+    }
     let mut reader = Dedicated::for_reads(
         &conn,
         &stream,
@@ -80,7 +92,10 @@ pub async fn run(
                     })?;
                 group_ready = true;
             }
-            let backlog: u64 = redis::AsyncCommands::xlen(&mut commands, &stream).await?;
+            let mut backlog: u64 = redis::AsyncCommands::xlen(&mut commands, &stream).await?;
+            if cfg.max_len > 0 && backlog > cfg.max_len / 2 {
+                backlog = bound(&mut commands, &partition, cfg.max_len, backlog).await?;
+            }
             metrics::gauge!(routeq_shared::metrics::queue::RECORDS_BACKLOG.name)
                 .set(backlog as f64);
 
@@ -124,7 +139,7 @@ pub async fn run(
             if entries.is_empty() {
                 return Ok(0);
             }
-            let written = write_batch(&pg, &entries).await?;
+            let written = write_batch(&pg, &conn, &parked, &entries).await?;
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
             let _: () = redis::pipe()
                 .xack(&stream, Keys::RECORDERS, &ids)
@@ -161,21 +176,129 @@ pub async fn run(
     }
 }
 
+/// Bounds the records stream of `partition` (length `len`) while PostgreSQL does not drain it:
+/// above half of `max_len`, the oldest `accepted` records of jobs whose hash is still in Redis
+/// are shed — their `finished` record carries the whole job again, and until then GETs read
+/// Redis; above `max_len`, the oldest records are dropped (logged, counted: PostgreSQL will miss
+/// them) so Redis cannot fill. Returns the length left.
+async fn bound(
+    conn: &mut Conn,
+    partition: &Keys,
+    max_len: u64,
+    mut len: u64,
+) -> Result<u64, StepError> {
+    const CHUNK: usize = 1_000;
+    let stream = partition.records_stream();
+    let soft = max_len / 2;
+    let mut start = "-".to_string();
+    for _ in 0..10 {
+        if len <= soft {
+            break;
+        }
+        let chunk: redis::streams::StreamRangeReply =
+            redis::AsyncCommands::xrange_count(conn, &stream, &start, "+", CHUNK).await?;
+        let Some(last) = chunk.ids.last() else { break };
+        start = format!("({}", last.id);
+        let accepted: Vec<(&str, String)> = chunk
+            .ids
+            .iter()
+            .filter_map(|e| {
+                let fields = entry_fields(&e.map);
+                let ev = fields.get(routeq_shared::redis::record::f::EVENT)?;
+                if ev != routeq_shared::redis::record::event::ACCEPTED {
+                    return None;
+                }
+                let id = fields.get(routeq_shared::redis::record::f::ID)?;
+                Some((e.id.as_str(), partition.job(id)))
+            })
+            .collect();
+        if accepted.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for (_, job) in &accepted {
+            pipe.exists(job);
+        }
+        let present: Vec<bool> = pipe.query_async(conn).await?;
+        let shed: Vec<&str> = accepted
+            .iter()
+            .zip(present)
+            .filter_map(|((entry, _), present)| present.then_some(*entry))
+            .collect();
+        if shed.is_empty() {
+            continue;
+        }
+        let _: () = redis::pipe()
+            .xack(&stream, Keys::RECORDERS, &shed)
+            .ignore()
+            .xdel(&stream, &shed)
+            .ignore()
+            .query_async(conn)
+            .await?;
+        metrics::counter!(m::SHED.name).increment(shed.len() as u64);
+        len = len.saturating_sub(shed.len() as u64);
+        tracing::warn!(
+            stream = %stream,
+            shed = shed.len(),
+            left = len,
+            max_len,
+            "records outbox over half its bound: shed accepted records of jobs still in Redis"
+        );
+    }
+    if len > max_len {
+        let dropped: u64 = redis::cmd("XTRIM")
+            .arg(&stream)
+            .arg("MAXLEN")
+            .arg(max_len)
+            .query_async(conn)
+            .await?;
+        metrics::counter!(m::DROPPED.name).increment(dropped);
+        tracing::error!(
+            stream = %stream,
+            dropped,
+            max_len,
+            "records outbox over --records-max-len: the oldest records were dropped and will not reach PostgreSQL"
+        );
+        len = len.saturating_sub(dropped);
+    }
+    Ok(len)
+}
+
 /// Writes one batch; entries that are not job events are skipped (and acknowledged with the rest).
-async fn write_batch(pg: &PgPool, entries: &[StreamId]) -> Result<u64, sqlx::Error> {
+/// A record PostgreSQL refuses even alone is parked in `{p}:records:parked` (with the error) and
+/// acknowledged with the rest, so one bad value never holds the batch.
+async fn write_batch(
+    pg: &PgPool,
+    conn: &Conn,
+    parked_stream: &str,
+    entries: &[StreamId],
+) -> Result<u64, StepError> {
     let started = Instant::now();
+    let mut sources = Vec::with_capacity(entries.len());
     let events: Vec<RecordEvent> = entries
         .iter()
         .filter_map(|e| {
             let parsed = RecordEvent::decode(&entry_fields(&e.map));
             if parsed.is_none() {
                 tracing::error!(entry_id = %e.id, "unreadable record skipped");
+            } else {
+                sources.push(e);
             }
             parsed
         })
         .collect();
-    let rows = db::write_records(pg, &events).await?;
-    metrics::counter!(m::ROWS.name).increment(rows);
+    let report = db::write_records_isolating(pg, &events).await?;
+    for (i, error) in &report.refused {
+        let (entry, event) = (sources[*i], &events[*i]);
+        let mut fields: Vec<(String, String)> = entry_fields(&entry.map).into_iter().collect();
+        fields.push(("parked_error".into(), error.clone()));
+        fields.push(("parked_entry".into(), entry.id.clone()));
+        let mut c = conn.clone();
+        let _: String = redis::AsyncCommands::xadd(&mut c, parked_stream, "*", &fields).await?;
+        metrics::counter!(m::PARKED.name).increment(1);
+        tracing::error!(job_id = %event.id, entry_id = %entry.id, error = %error, stream = parked_stream, "PostgreSQL refused a record even alone; parked");
+    }
+    metrics::counter!(m::ROWS.name).increment(report.rows);
     metrics::histogram!(m::BATCH_SECONDS.name).record(started.elapsed().as_secs_f64());
-    Ok(rows)
+    Ok(report.rows)
 }

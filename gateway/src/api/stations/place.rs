@@ -231,42 +231,6 @@ fn field_of(request: &RouteRequest, i: usize) -> String {
     }
 }
 
-/// The wire schema of a station place (documentation; the parser above is the truth).
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct StationIn {
-    /// A station of ours (`GET /v1/stations`); it must be in service.
-    station_id: Uuid,
-}
-
-/// The destination only: the fastest of the nearest matching stations.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct NearestStationIn {
-    nearest_station: NearestFilters,
-}
-
-/// The filters of a `nearest_station` destination.
-#[derive(utoipa::ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct NearestFilters {
-    /// Search radius around the stop before it, metres (10000 unless given).
-    #[schema(minimum = 1, maximum = 50000)]
-    radius_m: Option<f64>,
-    /// How many of the nearest stations to route to (3 unless given).
-    #[schema(minimum = 1, maximum = 5)]
-    candidates: Option<u32>,
-    /// `dc`, `ac`, `dc_chademo`, `dc_combo`, `ac_slow` or `ac3`.
-    charger_type: Option<String>,
-    /// A charger of at least this power, kW.
-    min_kw: Option<f64>,
-    /// Only chargers free now.
-    available: Option<bool>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::super::body::{Limits, route_request};

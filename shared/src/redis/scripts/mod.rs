@@ -39,6 +39,8 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../lua/coalesce_finish.lua"),
     ),
     ("touch", include_str!("../lua/touch.lua")),
+    ("sweep", include_str!("../lua/sweep.lua")),
+    ("consumer_sweep", include_str!("../lua/consumer_sweep.lua")),
 ];
 
 /// The scripts of one process.
@@ -67,6 +69,10 @@ pub struct Scripts {
     pub coalesce_finish: Script,
     /// Refresh the idle time of a live worker's entries.
     pub touch: Script,
+    /// End the jobs past their deadline plus the grace that nobody ended.
+    pub sweep: Script,
+    /// Remove a group's idle consumers that hold nothing.
+    pub consumer_sweep: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -92,6 +98,8 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         coalesce_claim: load("coalesce_claim"),
         coalesce_finish: load("coalesce_finish"),
         touch: load("touch"),
+        sweep: load("sweep"),
+        consumer_sweep: load("consumer_sweep"),
     }
 });
 
