@@ -249,6 +249,7 @@ pub struct RedisArgs {
     /// requests must fail fast, 250 for workers and tools).
     #[arg(
         long = "redis-connect-timeout-ms",
+        hide_short_help = true,
         env = "ROUTEQ_REDIS_CONNECT_TIMEOUT_MS"
     )]
     pub connect_timeout_ms: Option<u64>,
@@ -258,6 +259,7 @@ pub struct RedisArgs {
     /// connection is replaced, not reused.
     #[arg(
         long = "redis-response-timeout-ms",
+        hide_short_help = true,
         env = "ROUTEQ_REDIS_RESPONSE_TIMEOUT_MS"
     )]
     pub response_timeout_ms: Option<u64>,
