@@ -1,5 +1,6 @@
 //! Building and running the gateway: check the configuration, bind first (port 0 in tests), then
-//! serve until shutdown with the subscription, the queue sampler and the recorder watch beside it.
+//! serve until shutdown with the subscription, the queue sampler, the sweeper of overdue jobs and
+//! the recorder watch beside it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,7 @@ impl Application {
             tracing::warn!(error = %e, "could not create the consumer group yet (workers create it too)");
         }
         let db = cfg.db.pool().transpose().context("database URL")?;
+        let webhooks = crate::api::webhooks::WebhookApi::from_config(&cfg, conn.clone(), &keys)?;
         let auth = Authenticator::from_config(&cfg, conn.clone(), keys);
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -99,6 +101,7 @@ impl Application {
             queue: std::sync::Arc::new(QueueView::default()),
             replicated,
             turn: std::sync::atomic::AtomicUsize::new(0),
+            webhooks,
         });
         let router = api_router(state.clone(), auth, admin.is_none());
         Ok(Application {
@@ -152,18 +155,31 @@ impl Application {
             state.store.clone(),
             state.queue.clone(),
             Duration::from_millis(state.cfg.sample_interval_ms),
+            state.cfg.admission_capacity_per_s,
             token.clone(),
         ));
+        let every = Duration::from_millis(state.cfg.sweep_interval_ms);
+        let sweeper = routeq_shared::redis::sweep::Sweeper::new(
+            state.store.clone(),
+            state.cfg.sweep_grace_ms,
+            every,
+        );
+        let sweeper = tokio::spawn(sweeper.run(every, token.clone().cancelled_owned()));
         let grace = Duration::from_millis(state.cfg.shutdown_grace_ms);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
         let signal_token = token.clone();
-        let serve = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+        let limits = crate::http::serve::ConnLimits {
+            header_read_timeout: Duration::from_millis(state.cfg.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(state.cfg.idle_timeout_ms),
+            max_connections: state.cfg.max_client_connections,
+        };
+        let serve = crate::http::serve::serve(self.listener, self.router, limits, async move {
             shutdown.await;
             signal_token.cancel();
         });
-        let mut serve = std::pin::pin!(serve.into_future());
+        let mut serve = std::pin::pin!(serve);
         tokio::select! {
-            r = &mut serve => r?,
+            () = &mut serve => {},
             () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!("shutdown grace elapsed with requests still in flight");
             }
@@ -171,6 +187,7 @@ impl Application {
         token.cancel();
         let _ = subscriber.await;
         let _ = sampler.await;
+        let _ = sweeper.await;
         if let Some(t) = admin_task {
             let _ = t.await;
         }

@@ -132,6 +132,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_ADMISSION_MIN_BACKLOG", default_value_t = 100)]
     pub admission_min_backlog: u64,
 
+    /// Jobs per second the fleet is known to complete, for admission control while it has no
+    /// measured rate (fresh gateway, workers scaled to zero); 0 = none: then nothing is refused
+    /// until a rate has been measured.
+    #[arg(long, env = "ROUTEQ_ADMISSION_CAPACITY_PER_S", default_value_t = 0.0)]
+    pub admission_capacity_per_s: f64,
+
     #[command(flatten)]
     pub redis: RedisArgs,
 
@@ -203,6 +209,26 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_MAX_BACKLOG", default_value_t = 1_000_000)]
     pub max_backlog: u64,
 
+    /// The headers of a request must arrive within this many ms, counted from when the
+    /// connection starts waiting for them: it also closes keep-alive connections idle between
+    /// requests and sockets that never send (slowloris).
+    #[arg(long, env = "ROUTEQ_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// A connection with no byte read or written for this many ms is closed, whatever it is
+    /// doing; must exceed --max-wait-s, so a wait for a result is never cut.
+    #[arg(long, env = "ROUTEQ_IDLE_TIMEOUT_MS", default_value_t = 120_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Most client connections open at once on the API listener; at the limit, new ones wait
+    /// (in the kernel's backlog) until one closes.
+    #[arg(
+        long = "max-connections",
+        env = "ROUTEQ_MAX_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_client_connections: usize,
+
     /// Adds GET /_debug/panic, which panics, to prove panics are contained (tests only).
     #[arg(long, env = "ROUTEQ_DEBUG_PANIC_ROUTE", hide = true, default_value_t = false, action = clap::ArgAction::Set)]
     pub debug_panic_route: bool,
@@ -214,6 +240,37 @@ pub struct GatewayConfig {
     /// How long in-flight requests may take to finish after SIGTERM, in ms.
     #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+
+    /// How often the sweeper looks for jobs past their deadline plus the grace, in ms (one
+    /// gateway sweeps each round, under a lease in Redis).
+    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    pub sweep_interval_ms: u64,
+
+    /// How long past its deadline a job may stay unfinished before the sweeper ends it
+    /// `expired`, in ms (a live worker stores its outcome by the deadline).
+    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    pub sweep_grace_ms: u64,
+    /// Webhooks: addresses the SSRF policy lets an endpoint reach although they are not public
+    /// (development and tests only): CIDRs, address[:port] or host:port, comma-separated.
+    #[arg(long, env = "ROUTEQ_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
+
+    /// Webhooks: fixed answers for some host names (`name=ip[;ip],…`, like curl's --resolve),
+    /// the system resolver for the others (development and tests).
+    #[arg(long, env = "ROUTEQ_WEBHOOK_HOSTS", default_value = "", hide = true)]
+    pub webhook_hosts: String,
+
+    /// Webhooks: how long the previous secret keeps signing after a rotation, in seconds.
+    #[arg(
+        long,
+        env = "ROUTEQ_WEBHOOK_ROTATION_OVERLAP_S",
+        default_value_t = 86_400
+    )]
+    pub webhook_rotation_overlap_s: u64,
+
+    /// Webhooks: the most endpoints one tenant may register.
+    #[arg(long, env = "ROUTEQ_WEBHOOK_MAX_PER_TENANT", default_value_t = 20)]
+    pub webhook_max_per_tenant: u64,
 }
 
 impl GatewayConfig {
@@ -266,6 +323,14 @@ impl GatewayConfig {
         {
             return Err("--admin-listen must differ from --listen".into());
         }
+        if self.header_read_timeout_ms == 0 || self.max_client_connections == 0 {
+            return Err("--header-read-timeout-ms and --max-connections must be above 0".into());
+        }
+        if self.idle_timeout_ms <= self.max_wait_s.saturating_mul(1000) {
+            return Err(
+                "--idle-timeout-ms must exceed --max-wait-s (a wait must not be cut)".into(),
+            );
+        }
         if self.subscription_heartbeat_ms < 50 {
             return Err("--subscription-heartbeat-ms must be at least 50".into());
         }
@@ -273,6 +338,12 @@ impl GatewayConfig {
             return Err(
                 "--submit-replicas-timeout-ms must be above 0 (WAIT 0 would block forever)".into(),
             );
+        }
+        if !(self.admission_capacity_per_s >= 0.0 && self.admission_capacity_per_s.is_finite()) {
+            return Err("--admission-capacity-per-s must be a number of at least 0".into());
+        }
+        if self.sweep_interval_ms < 50 {
+            return Err("--sweep-interval-ms must be at least 50".into());
         }
         if self.sample_interval_ms < 100 {
             return Err("--sample-interval-ms must be at least 100".into());
@@ -286,6 +357,10 @@ impl GatewayConfig {
         if self.default_tenant.is_empty() || self.default_tenant.contains([':', ' ', '{', '}']) {
             return Err("--default-tenant must be non-empty without ':', spaces or braces".into());
         }
+        routeq_notify::AllowList::parse(&self.webhook_allow)
+            .map_err(|e| format!("--webhook-allow: {e}"))?;
+        routeq_notify::OverrideResolver::parse(&self.webhook_hosts)
+            .map_err(|e| format!("--webhook-hosts: {e}"))?;
         self.redis.keys().map_err(|e| e.to_string())?;
         Ok(())
     }

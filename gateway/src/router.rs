@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use routeq_shared::Code;
 use routeq_shared::metrics::http as m;
 
-use crate::api::{jobs, stations, submit};
+use crate::api::{events, jobs, stations, submit, webhooks};
 use crate::auth::{Authenticator, authenticate};
 use crate::http::{ApiError, RequestId};
 use crate::ops;
@@ -49,6 +49,14 @@ pub fn api_router(state: AppState, auth: Authenticator, with_ops: bool) -> Route
             "/v1/users/{user_id}/favourites/{station_id}",
             axum::routing::put(stations::favourites::put).delete(stations::favourites::delete),
         )
+        .route("/v1/routes/{id}/events", get(events::events))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::one).delete(webhooks::delete),
+        )
+        .route("/v1/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route("/v1/webhooks/{id}/enable", post(webhooks::enable))
         // Only the API routes above need a tenant; the operational ones below do not.
         .route_layer(axum::middleware::from_fn_with_state(auth, authenticate))
         .route("/openapi.json", get(ops::openapi_json))

@@ -32,6 +32,8 @@ pub struct Inner {
     pub replicated: Vec<Conn>,
     /// Round-robin over them and over the partitions of unkeyed submissions.
     pub turn: std::sync::atomic::AtomicUsize,
+    /// Webhook endpoints, their address policy and resolver (api/webhooks.rs).
+    pub webhooks: crate::api::webhooks::WebhookApi,
 }
 
 impl AppState {

@@ -348,6 +348,16 @@ impl Watch {
         }
     }
 
+    /// Until the next wake-up of this job (or of every waiter) or `max`, then armed again: for a
+    /// stream that reads the job after each (`GET /v1/routes/{id}/events`).
+    pub async fn next_wake(&mut self, max: Duration) {
+        tokio::select! {
+            () = self.woken() => {},
+            () = tokio::time::sleep(max) => {},
+        }
+        self.arm();
+    }
+
     /// Waits until the job is terminal, `until` passes, or `shutdown`; returns the job as last
     /// read. `known` is the job as it was when the watch was armed (a job just created: no first
     /// read); otherwise each turn reads the store after arming.

@@ -24,6 +24,6 @@ pub use delivery::{
 };
 pub use signature::{Secret, SecretError, VerifyError};
 pub use ssrf::{
-    AddrClass, AllowList, MapResolver, Resolve, SsrfError, SystemResolver, Target, UrlPolicy,
-    WebhookUrl,
+    AddrClass, AllowList, MapResolver, OverrideResolver, Resolve, SsrfError, SystemResolver,
+    Target, UrlPolicy, WebhookUrl,
 };

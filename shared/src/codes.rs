@@ -51,11 +51,13 @@ pub enum Code {
     JobExpired,
     // --- our own bug ---
     InternalError,
+    // --- webhooks ---
+    WebhookNotFound,
 }
 
 impl Code {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [Code; 34] = [
+    pub const ALL: [Code; 35] = [
         Code::RouteOk,
         Code::JobQueued,
         Code::JobRunning,
@@ -90,6 +92,7 @@ impl Code {
         Code::ProviderTimeout,
         Code::JobExpired,
         Code::InternalError,
+        Code::WebhookNotFound,
     ];
 
     /// The HTTP status this code is answered with.
@@ -123,6 +126,7 @@ impl Code {
             Code::ProviderUnavailable => 503,
             Code::ProviderTimeout | Code::JobExpired => 504,
             Code::InternalError => 500,
+            Code::WebhookNotFound => 404,
         }
     }
 
@@ -163,8 +167,9 @@ impl Code {
             Code::ProviderError => "Route provider failed",
             Code::ProviderUnavailable => "Route provider unavailable",
             Code::ProviderTimeout => "Route provider timed out",
-            Code::JobExpired => "Deadline passed before the job could run",
+            Code::JobExpired => "Deadline passed before the job could finish",
             Code::InternalError => "Internal error",
+            Code::WebhookNotFound => "No such webhook endpoint",
         }
     }
 
@@ -215,6 +220,7 @@ impl Code {
             Code::ProviderTimeout => "PROVIDER_TIMEOUT",
             Code::JobExpired => "JOB_EXPIRED",
             Code::InternalError => "INTERNAL_ERROR",
+            Code::WebhookNotFound => "WEBHOOK_NOT_FOUND",
         }
     }
 

@@ -21,6 +21,7 @@ pub mod fleet;
 pub mod gateway;
 pub mod http;
 mod node;
+pub mod notifier;
 pub mod pg;
 pub mod proc;
 pub mod proxy;

@@ -234,10 +234,13 @@ async fn oversized_headers_get_431() {
 
 #[tokio::test]
 async fn admission_control_refuses_work_that_cannot_start_before_its_deadline() {
-    // No workers run: nothing completes, so a backlog predicts an endless wait.
+    // No workers run and none ever did: the configured capacity (one job in 10 s) is the rate
+    // to judge by, and a backlog of 5 predicts a wait past the 30 s deadline. (With no capacity
+    // configured and no rate measured, nothing is refused: testkit/tests/answers.rs.)
     let gw = TestGateway::start(|c| {
         c.admission_min_backlog = 5;
         c.sample_interval_ms = 100;
+        c.admission_capacity_per_s = 0.1;
     })
     .await;
     for _ in 0..5 {

@@ -16,6 +16,8 @@ const TOP_FIELDS: &[&str] = &[
     "waypoints",
     "profile",
     "deadline_ms",
+    // Checked by api/webhooks.rs (`selection`), not part of the route request.
+    "webhooks",
 ];
 
 /// Validates a parsed JSON body into a route request, or every field error found.
@@ -125,8 +127,33 @@ pub fn route_request(body: &Value, limits: &Limits) -> Result<RouteRequest, Vec<
                 deadline_ms,
             })
         }
-        _ => Err(errors),
+        _ => Err(capped(errors)),
     }
+}
+
+/// The most field errors one answer lists; the rest are counted in a last `truncated` entry, so
+/// a body of many unknown keys cannot make the answer many times its own size.
+pub const MAX_FIELD_ERRORS: usize = 20;
+
+fn capped(mut errors: Vec<FieldError>) -> Vec<FieldError> {
+    if errors.len() > MAX_FIELD_ERRORS {
+        let more = errors.len() - MAX_FIELD_ERRORS;
+        errors.truncate(MAX_FIELD_ERRORS);
+        errors.push(FieldError::new(
+            "",
+            "truncated",
+            format!("{more} more errors not listed"),
+        ));
+    }
+    errors
+}
+
+/// Control characters and invisible format characters (Unicode category Cf: bidirectional
+/// overrides and isolates, zero-width spaces and joiners, the byte-order mark, soft hyphens, tag
+/// characters): an address holding one can read as something else than it is.
+pub fn is_hidden_or_control(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    c.is_control() || c.general_category() == GeneralCategory::Format
 }
 
 fn unknown_fields(
@@ -224,11 +251,11 @@ fn place(v: &Value, path: &str, limits: &Limits, errors: &mut Vec<FieldError>) -
             ));
             return None;
         }
-        if normalised.chars().any(char::is_control) {
+        if normalised.chars().any(is_hidden_or_control) {
             errors.push(FieldError::new(
                 field,
                 "invalid_characters",
-                "must not contain control characters",
+                "must not contain control characters or invisible format characters (such as bidirectional overrides or zero-width spaces)",
             ));
             return None;
         }

@@ -164,18 +164,30 @@ pub async fn cancel_job(
 }
 
 /// A job that left Redis (its TTL passed) is read from its durable record, with the same body.
-async fn from_history(
+pub(crate) async fn from_history(
     app: &AppState,
     tenant: &str,
     id: &str,
     rid: &RequestId,
 ) -> Result<Option<JobRecord>, ApiError> {
     let Some(db) = &app.db else { return Ok(None) };
-    routeq_shared::db::get_job(db, tenant, id).await.map_err(|e| {
+    let timeout = std::time::Duration::from_millis(app.cfg.db.query_timeout_ms.max(1));
+    let read = tokio::time::timeout(timeout, routeq_shared::db::get_job(db, tenant, id)).await;
+    let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(request_id = %rid.0, job_id = %id, error = %e, "job history unavailable");
-        ApiError::new(Code::StoreUnavailable, rid, "the job is not in the queue and its history cannot be read now")
-            .retry_after(1)
-    })
+        ApiError::new(
+            Code::StoreUnavailable,
+            rid,
+            "the job is not in the queue and its history cannot be read now",
+        )
+        .retry_after(1)
+    };
+    match read {
+        Ok(r) => r.map_err(|e| unavailable(&e)),
+        Err(_) => Err(unavailable(
+            &"the history read took longer than --db-query-timeout-ms",
+        )),
+    }
 }
 
 fn not_found(rid: &RequestId) -> ApiError {

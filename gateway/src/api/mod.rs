@@ -4,8 +4,10 @@
 
 pub mod body;
 pub mod docs_page;
+pub mod events;
 pub mod jobs;
 pub mod openapi;
 pub mod openapi_finish;
 pub mod stations;
 pub mod submit;
+pub mod webhooks;

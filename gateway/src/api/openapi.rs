@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::stations::favourites::{FavouriteList, FavouriteView};
 use super::stations::{StationList, StationView};
+use super::webhooks::{NewWebhook, WebhookList, WebhookSecret, WebhookView};
 
 /// Codes answered with the job itself (its body is a [`JobView`]); every other code is a
 /// [`Problem`].
@@ -188,13 +189,16 @@ impl Modify for Security {
     paths(
         super::submit::submit, super::jobs::get_job, super::jobs::cancel_job,
         super::stations::list, super::stations::one, super::stations::favourites::list,
-        super::stations::favourites::put, super::stations::favourites::delete
+        super::stations::favourites::put, super::stations::favourites::delete,
+        super::webhooks::create, super::webhooks::list, super::webhooks::one,
+        super::webhooks::delete, super::webhooks::rotate, super::webhooks::enable,
+        super::events::events
     ),
     components(schemas(
         RouteRequest, Place, StationSearch, JobView, Problem, FieldError, Code, JobState,
         Profile, Coord, RouteResult, FallbackEstimate, ResolvedStop, Timings, Health,
         StationChoice, Alternative, StationView, StationList, FavouriteView,
-        FavouriteList
+        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),

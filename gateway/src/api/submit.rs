@@ -67,6 +67,8 @@ pub struct Submission {
     pub key: Option<IdempotencyKey>,
     pub wait: PreferWait,
     pub request: RouteRequest,
+    /// The webhooks to notify when the job ends (api/webhooks.rs `selection`).
+    pub webhooks: String,
 }
 
 impl FromRequest<AppState> for Submission {
@@ -89,7 +91,18 @@ impl FromRequest<AppState> for Submission {
             .fields(errors)
         })?;
         super::stations::place::check(app, &request, &rid).await?;
-        Ok(Submission { key, wait, request })
+        let tenant = parts
+            .extensions
+            .get::<Tenant>()
+            .map(|t| t.id.clone())
+            .unwrap_or_default();
+        let webhooks = super::webhooks::selection(app, &tenant, &value, &rid).await?;
+        Ok(Submission {
+            key,
+            wait,
+            request,
+            webhooks,
+        })
     }
 }
 
@@ -166,6 +179,7 @@ async fn accept(
             idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
             submitted_ms,
             max_open: tenant.max_queued,
+            webhooks: &s.webhooks,
         };
         // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes
         // before the answer to the submit is not missed and a new job needs no first read.
@@ -217,31 +231,52 @@ async fn accept(
     let store = &app.store;
     let record = match (wait, watch) {
         // A new job: it is queued, and the armed wake-up covers everything since the submit.
-        (Some(w), Some(watch)) if !replayed => watch
+        // Once it exists, the answer names it: a failed re-read answers it as queued (202 with
+        // its Location), never an error a client would answer by submitting it again.
+        (Some(w), Some(watch)) if !replayed => match watch
             .until_done(
                 store,
                 &tenant.id,
-                Some(queued),
+                Some(queued.clone()),
                 Instant::now() + w,
                 &app.shutdown,
             )
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(request_id = %rid.0, job_id = %job_id, error = %e, "re-reading a created job failed during the wait; answering it as queued");
+                Some(queued)
+            }
+        },
         // A replay: the original job, waited for like a GET would.
         (Some(w), _) if replayed => app
             .waiters
             .wait(store, &tenant.id, &job_id, w, &app.shutdown)
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+            .map_err(|e| ApiError::queue_unavailable(rid, &e).job(&job_id))?,
         _ if replayed => store
             .get(&tenant.id, &job_id)
             .await
-            .map_err(|e| ApiError::queue_unavailable(rid, &e))?,
+            .map_err(|e| ApiError::queue_unavailable(rid, &e).job(&job_id))?,
         // No wait asked, or every wait slot was taken: the job as it is now.
         _ => Some(queued),
     };
-    // Only possible if the record expired between the script and the read.
-    let record = record.ok_or_else(|| ApiError::new(Code::JobNotFound, rid, "the job expired"))?;
+    // A replay whose job left Redis (its hash is kept as long as the key, so only if Redis lost
+    // it): the durable record answers; without one, the answer still names the original job.
+    let record = match record {
+        Some(r) => r,
+        None => super::jobs::from_history(app, &tenant.id, &job_id, rid)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    Code::JobNotFound,
+                    rid,
+                    format!("this Idempotency-Key names job {job_id}, whose record is gone; do not resubmit it under a new key unless you mean a new job"),
+                )
+                .job(&job_id)
+            })?,
+    };
     if !replayed {
         tracing::info!(request_id = %rid.0, job_id = %job_id, "job accepted");
     }

@@ -40,29 +40,52 @@ impl ApiKeys {
     }
 
     /// Creates a key for `tenant`; returns `(id, key)`. The key is not stored and cannot be shown again.
+    ///
+    /// The id is a whole v4 UUID (122 random bits), and it is taken atomically (`HSETNX` on the
+    /// index): an id already taken is never replaced — a fresh one is drawn instead.
     pub async fn create(
         &self,
         tenant: &str,
         rate_per_s: u64,
         max_queued: u64,
     ) -> redis::RedisResult<(String, String)> {
-        // Three v4 UUIDs: 366 bits from the operating system's random source.
-        let [a, b, c] = [
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-            uuid::Uuid::new_v4(),
-        ];
-        let id = a.simple().to_string()[..8].to_string();
+        for _ in 0..8 {
+            let id = uuid::Uuid::new_v4().simple().to_string();
+            if let Some(key) = self
+                .create_with_id(&id, tenant, rate_per_s, max_queued)
+                .await?
+            {
+                return Ok((id, key));
+            }
+            tracing::warn!(id = %id, "a new API key drew an id already taken; drawing another");
+        }
+        Err(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "could not draw an unused API key id",
+        )))
+    }
+
+    /// Creates a key for `tenant` under `id`, or `None` (nothing changed) when `id` is taken.
+    pub async fn create_with_id(
+        &self,
+        id: &str,
+        tenant: &str,
+        rate_per_s: u64,
+        max_queued: u64,
+    ) -> redis::RedisResult<Option<String>> {
+        // Two v4 UUIDs: 244 bits from the operating system's random source.
+        let [b, c] = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()];
         let key = format!("rq_{id}_{}{}", b.simple(), c.simple());
         let sha = digest(&key);
         let now = routeq_shared::job::now_ms();
         let mut conn = self.conn.clone();
-        let _: () = redis::pipe()
-            .atomic()
+        // The record first (under the new key's digest: nothing else is stored there), then the
+        // id, only if free. A taken id leaves the record unreachable: it is deleted again.
+        let _: () = conn
             .hset_multiple(
                 self.keys.api_key(&sha),
                 &ApiKeyRecord {
-                    id: id.clone(),
+                    id: id.to_string(),
                     tenant: tenant.to_string(),
                     rate_per_s,
                     max_queued,
@@ -70,12 +93,13 @@ impl ApiKeys {
                 }
                 .encode(),
             )
-            .ignore()
-            .hset(self.keys.api_key_index(), &id, &sha)
-            .ignore()
-            .query_async(&mut conn)
             .await?;
-        Ok((id, key))
+        let took: bool = conn.hset_nx(self.keys.api_key_index(), id, &sha).await?;
+        if took {
+            return Ok(Some(key));
+        }
+        let _: () = conn.del(self.keys.api_key(&sha)).await?;
+        Ok(None)
     }
 
     pub async fn list(&self) -> redis::RedisResult<Vec<KeyInfo>> {

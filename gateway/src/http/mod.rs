@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod serve;
 
 pub use error::{ApiError, job_response};
 

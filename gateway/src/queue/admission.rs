@@ -31,7 +31,7 @@ impl Admission {
         deadline_ms: u64,
         rid: &RequestId,
     ) -> Result<(), ApiError> {
-        if !self.enabled || !view.sampled.load(Relaxed) {
+        if !self.enabled || !view.sampled.load(Relaxed) || !view.rate_known.load(Relaxed) {
             return Ok(());
         }
         let backlog = view.length.load(Relaxed);

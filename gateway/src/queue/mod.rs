@@ -12,8 +12,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 pub struct QueueView {
     /// Jobs in the stream at the last sample.
     pub length: AtomicU64,
-    /// Backlog ÷ completion rate at the last sample, in ms.
+    /// Backlog ÷ the rate admission judges by ([`sampler::judged_rate`]) at the last sample, in
+    /// ms; meaningful only while `rate_known`.
     pub predicted_wait_ms: AtomicU64,
+    /// Whether there is a rate to judge by (one measured, or the configured capacity); until
+    /// there is, admission control refuses nothing.
+    pub rate_known: AtomicBool,
     /// Whether any sample has been taken yet.
     pub sampled: AtomicBool,
 }

@@ -141,6 +141,7 @@ pub async fn run(
     store: JobStore,
     view: std::sync::Arc<QueueView>,
     every: Duration,
+    capacity_per_s: f64,
     shutdown: CancellationToken,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -148,6 +149,10 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut previous: Option<(Instant, u64)> = None;
     let mut rate = 0.0f64;
+    // The last rate measured above zero: what the fleet can do when it runs (kept while it is
+    // scaled to zero or idle).
+    let mut last_good = 0.0f64;
+    let mut previous_length = 0u64;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -165,10 +170,15 @@ pub async fn run(
         };
         let left = s.entries_added.saturating_sub(s.length);
         let now = Instant::now();
+        let mut completing = false;
         if let Some((t0, left0)) = previous {
             let dt = now.duration_since(t0).as_secs_f64();
-            if dt > 0.0 {
-                let instant_rate = left.saturating_sub(left0) as f64 / dt;
+            let completed = left.saturating_sub(left0);
+            completing = completed > 0;
+            // An idle interval (nothing queued, nothing completed) says nothing about the
+            // rate: keep the last one, so a long-idle gateway does not predict forever.
+            if dt > 0.0 && (completed > 0 || previous_length > 0) {
+                let instant_rate = completed as f64 / dt;
                 // Smooth over ~10 samples so one idle second does not predict forever.
                 rate = if rate == 0.0 {
                     instant_rate
@@ -178,10 +188,21 @@ pub async fn run(
             }
         }
         previous = Some((now, left));
+        previous_length = s.length;
+        // Only an interval in which jobs completed measures what the fleet can do; while it
+        // completes nothing (scaled to zero, stalled) the smoothed rate decays, this does not.
+        if completing && rate > MIN_RATE {
+            last_good = rate;
+        }
         let wait = predicted_wait(s.length, rate);
+        let measured = if completing { rate } else { 0.0 };
+        let judged = judged_rate(measured, last_good, capacity_per_s);
         view.length.store(s.length, Relaxed);
-        view.predicted_wait_ms
-            .store((wait * 1000.0) as u64, Relaxed);
+        view.predicted_wait_ms.store(
+            judged.map_or(0, |r| (predicted_wait(s.length, r) * 1000.0) as u64),
+            Relaxed,
+        );
+        view.rate_known.store(judged.is_some(), Relaxed);
         view.sampled.store(true, Relaxed);
         metrics::gauge!(m::LENGTH.name).set(s.length as f64);
         metrics::gauge!(m::LAG.name).set(s.lag as f64);
@@ -193,6 +214,18 @@ pub async fn run(
         metrics::gauge!(m::DEAD_LETTERS.name).set(s.dead_letters as f64);
         metrics::gauge!(m::RECORDS_BACKLOG.name).set(s.records_backlog as f64);
     }
+}
+
+/// A rate below this (jobs/s) is no rate: nothing is completing.
+const MIN_RATE: f64 = 0.01;
+
+/// The rate admission control judges by: the measured one while the fleet completes jobs, else
+/// the last one measured (workers scaled to zero, stalled), else the configured capacity; `None`
+/// when there is none of these (then nothing is refused: a rate of zero is never judged by).
+pub fn judged_rate(measured: f64, last_good: f64, capacity: f64) -> Option<f64> {
+    [measured, last_good, capacity]
+        .into_iter()
+        .find(|r| *r > MIN_RATE)
 }
 
 /// Backlog ÷ completion rate, in seconds; 0 with nothing queued; capped when nothing completes.
@@ -241,7 +274,15 @@ fn int(v: Option<&Value>) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::predicted_wait;
+    use super::{judged_rate, predicted_wait};
+
+    #[test]
+    fn admission_never_judges_by_a_zero_rate() {
+        assert_eq!(judged_rate(0.0, 0.0, 0.0), None);
+        assert_eq!(judged_rate(5.0, 9.0, 1.0), Some(5.0));
+        assert_eq!(judged_rate(0.0, 9.0, 1.0), Some(9.0));
+        assert_eq!(judged_rate(0.0, 0.0, 2.0), Some(2.0));
+    }
 
     #[test]
     fn predicted_wait_is_backlog_over_rate() {

@@ -23,7 +23,9 @@ use reqwest::Url;
 
 pub use addr::{AddrClass, classify};
 pub use allow::{AllowEntry, AllowEntryError, AllowList};
-pub use resolve::{MapResolver, Resolve, Resolving, SystemResolver};
+pub use resolve::{
+    MapResolver, OverrideError, OverrideResolver, Resolve, Resolving, SystemResolver,
+};
 
 /// The longest URL accepted.
 pub const MAX_URL_LEN: usize = 2048;

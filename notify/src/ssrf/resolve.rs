@@ -84,3 +84,52 @@ impl Resolve for MapResolver {
         })
     }
 }
+
+/// Fixed answers for some names, the system resolver for every other name: what the
+/// `--webhook-hosts name=ip,…` flag of the gateway and the notifier builds (like curl's
+/// `--resolve`), so development and process tests can make a name resolve to any address.
+#[derive(Debug, Default)]
+pub struct OverrideResolver {
+    names: HashMap<String, Vec<IpAddr>>,
+}
+
+/// Why a `--webhook-hosts` value was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("host override {0:?} is not name=address[;address…]")]
+pub struct OverrideError(pub String);
+
+impl OverrideResolver {
+    /// Parses `name=ip[;ip…]` entries separated by commas or spaces.
+    pub fn parse(text: &str) -> Result<OverrideResolver, OverrideError> {
+        let mut names = HashMap::new();
+        for entry in text.split([',', ' ']).filter(|s| !s.trim().is_empty()) {
+            let bad = || OverrideError(entry.to_string());
+            let (name, addrs) = entry.split_once('=').ok_or_else(bad)?;
+            let addrs = addrs
+                .split(';')
+                .map(|a| a.trim().parse::<IpAddr>().map_err(|_| bad()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if name.trim().is_empty() {
+                return Err(bad());
+            }
+            names.insert(key(name.trim()), addrs);
+        }
+        Ok(OverrideResolver { names })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl Resolve for OverrideResolver {
+    fn resolve<'a>(&'a self, host: &'a str) -> Resolving<'a> {
+        match self.names.get(&key(host)) {
+            Some(addrs) => {
+                let addrs = addrs.clone();
+                Box::pin(async move { Ok(addrs) })
+            }
+            None => SystemResolver.resolve(host),
+        }
+    }
+}

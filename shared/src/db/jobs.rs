@@ -12,7 +12,120 @@ use crate::redis::record::RecordEvent;
 /// Writes a batch of events in one statement (one transaction). Idempotent: an event delivered
 /// twice changes nothing, and a `finished` event that arrives before its `accepted` event still
 /// lands as the final state (an `accepted` event never overwrites a finished row).
+///
+/// Text PostgreSQL cannot store (NUL, raw or as a JSON `\u0000` escape) is replaced by U+FFFD
+/// first ([`sanitise`]).
 pub async fn write_records(pool: &PgPool, events: &[RecordEvent]) -> Result<u64, sqlx::Error> {
+    let clean: Vec<RecordEvent> = events.iter().map(sanitise).collect();
+    write_clean(pool, &clean).await
+}
+
+/// What [`write_records_isolating`] did.
+#[derive(Debug, Default)]
+pub struct WriteReport {
+    pub rows: u64,
+    /// The events (by index) PostgreSQL refused even alone, with its error.
+    pub refused: Vec<(usize, String)>,
+}
+
+/// Whether PostgreSQL refused the data itself (SQLSTATE class 22 "data exception", e.g. bad
+/// JSON or bad encoding), as opposed to being unreachable or failing: retrying the same data
+/// cannot help.
+fn refuses_the_data(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("22")))
+}
+
+/// Like [`write_records`], but one record PostgreSQL refuses does not hold the others: when the
+/// batch is refused for its data, the records are written one by one and those refused alone
+/// are reported (the caller parks them). Any other error (PostgreSQL down) is returned as is.
+pub async fn write_records_isolating(
+    pool: &PgPool,
+    events: &[RecordEvent],
+) -> Result<WriteReport, sqlx::Error> {
+    let events: Vec<RecordEvent> = events.iter().map(sanitise).collect();
+    match write_clean(pool, &events).await {
+        Ok(rows) => {
+            return Ok(WriteReport {
+                rows,
+                refused: Vec::new(),
+            });
+        }
+        Err(e) if refuses_the_data(&e) => {
+            tracing::warn!(error = %e, records = events.len(), "PostgreSQL refused a batch of records; writing them one by one");
+        }
+        Err(e) => return Err(e),
+    }
+    let mut report = WriteReport::default();
+    for (i, e) in events.iter().enumerate() {
+        match write_clean(pool, std::slice::from_ref(e)).await {
+            Ok(rows) => report.rows += rows,
+            Err(err) if refuses_the_data(&err) => report.refused.push((i, err.to_string())),
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(report)
+}
+
+/// Replaces NUL — which PostgreSQL stores in neither `text` nor `jsonb` — by U+FFFD in every
+/// text of a record, and in the strings of its JSON (request, outcome), where it arrives as the
+/// `\u0000` escape (a provider's answer can carry one into a job's outcome).
+pub fn sanitise(e: &RecordEvent) -> RecordEvent {
+    fn text(s: &str) -> Option<String> {
+        s.contains('\0').then(|| s.replace('\0', "\u{FFFD}"))
+    }
+    fn json(s: &str) -> Option<String> {
+        if let Some(t) = text(s) {
+            return Some(t);
+        }
+        if !s.contains("\\u0000") {
+            return None;
+        }
+        let mut v: serde_json::Value = serde_json::from_str(s).ok()?;
+        fn walk(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::String(s) if s.contains('\0') => {
+                    *s = s.replace('\0', "\u{FFFD}");
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(walk),
+                serde_json::Value::Object(o) => {
+                    let entries = std::mem::take(o);
+                    for (k, mut val) in entries {
+                        walk(&mut val);
+                        o.insert(k.replace('\0', "\u{FFFD}"), val);
+                    }
+                }
+                _ => {}
+            }
+        }
+        walk(&mut v);
+        Some(v.to_string())
+    }
+    let mut out = e.clone();
+    let mut changed = false;
+    for (field, clean) in [
+        (&mut out.tenant, text as fn(&str) -> Option<String>),
+        (&mut out.request_id, text),
+        (&mut out.idempotency_key, text),
+        (&mut out.state, text),
+        (&mut out.code, text),
+        (&mut out.provider, text),
+        (&mut out.worker, text),
+        (&mut out.request, json),
+        (&mut out.outcome, json),
+    ] {
+        if let Some(c) = clean(field) {
+            *field = c;
+            changed = true;
+        }
+    }
+    if changed {
+        metrics::counter!(crate::metrics::recorder::SANITISED.name).increment(1);
+        tracing::warn!(job_id = %e.id, "a record held NUL characters; replaced by U+FFFD");
+    }
+    out
+}
+
+async fn write_clean(pool: &PgPool, events: &[RecordEvent]) -> Result<u64, sqlx::Error> {
     // One row per job in a statement (ON CONFLICT cannot touch a row twice): `finished` wins.
     let mut merged: HashMap<uuid::Uuid, &RecordEvent> = HashMap::with_capacity(events.len());
     for e in events {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use geocodes::{StoredGeocode, geocode_get, geocode_put, normalise_address};
-pub use jobs::{get_job, write_records};
+pub use jobs::{WriteReport, get_job, sanitise, write_records, write_records_isolating};
 
 /// The schema, embedded from `migrations/`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -96,6 +96,16 @@ pub struct DbArgs {
         default_value_t = 500
     )]
     pub acquire_timeout_ms: u64,
+
+    /// The longest one query on a job's or a request's path may take, in ms (the geocode
+    /// store's lookup and write, the gateway's history read): a slow database is skipped or
+    /// answered as unavailable, never allowed to hold a job past its budget.
+    #[arg(
+        long = "db-query-timeout-ms",
+        env = "ROUTEQ_DB_QUERY_TIMEOUT_MS",
+        default_value_t = 500
+    )]
+    pub query_timeout_ms: u64,
 }
 
 impl DbArgs {

@@ -69,6 +69,13 @@ pub const COMPLETION_BATCH: Metric = Metric::histogram(
     &[],
 );
 
+/// Jobs the sweeper ended `expired` past their deadline plus the grace.
+pub const SWEPT: Metric = Metric::counter(
+    "routeq_jobs_swept_total",
+    "Jobs the sweeper ended expired past their deadline plus the grace (nobody else ended them).",
+    &[],
+);
+
 pub const ALL: &[&Metric] = &[
     &IN_FLIGHT,
     &FINISHED,
@@ -81,4 +88,5 @@ pub const ALL: &[&Metric] = &[
     &EXPIRED_ON_PICKUP,
     &DEAD_LETTERED,
     &COMPLETION_BATCH,
+    &SWEPT,
 ];

@@ -1,5 +1,5 @@
 //! Every metric routeq exports, in one catalogue: name, kind, HELP text and labels, grouped by
-//! concern ([`http`], [`queue`], [`jobs`], [`providers`], [`recorder`], [`redis`]). Dashboards, alert rules
+//! concern ([`http`], [`queue`], [`jobs`], [`providers`], [`recorder`], [`redis`], [`webhooks`]). Dashboards, alert rules
 //! and tests name these; code records through them (`metrics::counter!(jobs::FINISHED.name, …)`),
 //! so a name lives in exactly one place. Labels are bounded (route templates, methods, states,
 //! codes, provider adapters, outcomes): never an id or an error text.
@@ -12,6 +12,7 @@ pub mod recorder;
 pub mod redis;
 pub mod sim;
 pub mod startup;
+pub mod webhooks;
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,7 @@ pub fn all() -> impl Iterator<Item = &'static Metric> {
         .chain(redis::ALL)
         .chain(startup::ALL)
         .chain(sim::ALL)
+        .chain(webhooks::ALL)
         .copied()
 }
 

@@ -21,4 +21,17 @@ pub const FAILURES: Metric = Metric::counter(
     &[],
 );
 
-pub const ALL: &[&Metric] = &[&ROWS, &BATCH_SECONDS, &FAILURES];
+/// Records PostgreSQL refused even written alone, parked in `{p}:records:parked`.
+pub const PARKED: Metric = Metric::counter(
+    "routeq_recorder_parked_total",
+    "Records PostgreSQL refused even written alone, parked in the records:parked stream.",
+    &[],
+);
+/// Text values whose NUL characters were replaced (U+FFFD) so PostgreSQL could store them.
+pub const SANITISED: Metric = Metric::counter(
+    "routeq_recorder_sanitised_total",
+    "Records whose NUL characters were replaced by U+FFFD before writing (PostgreSQL cannot store NUL).",
+    &[],
+);
+
+pub const ALL: &[&Metric] = &[&ROWS, &BATCH_SECONDS, &FAILURES, &PARKED, &SANITISED];

@@ -169,6 +169,12 @@ impl Keys {
         format!("{}:records", self.prefix)
     }
 
+    /// Records PostgreSQL refused even alone (a value it cannot store): parked here by the
+    /// recorder, with the error, so the rest flows on.
+    pub fn records_parked(&self) -> String {
+        format!("{}:records:parked", self.prefix)
+    }
+
     /// The dead-letter stream.
     pub fn dead_letters(&self) -> String {
         format!("{}:dead", self.prefix)
@@ -207,6 +213,35 @@ impl Keys {
         self.partition(p).prefix
     }
 
+    /// The webhook outbox: a `finished` event (the whole job hash) for every job that ended with
+    /// webhooks to notify, appended by the script that ended it (`lua/lib/finish.lua`).
+    pub fn notify_stream(&self) -> String {
+        format!("{}:notify", self.prefix)
+    }
+
+    /// Webhook deliveries waiting for their next attempt (sorted set scored by due time, ms).
+    pub fn notify_due(&self) -> String {
+        format!("{}:notify:due", self.prefix)
+    }
+
+    /// Webhook deliveries past their schedule (a stream; listed and replayed by the CLI).
+    pub fn notify_dead(&self) -> String {
+        format!("{}:notify:dead", self.prefix)
+    }
+
+    /// One webhook endpoint of a tenant (hash).
+    pub fn webhook(&self, tenant: &str, id: &str) -> String {
+        format!("{}:webhook:{}:{}", self.fleet(), tenant, id)
+    }
+
+    /// A tenant's webhook endpoint ids (set).
+    pub fn webhooks(&self, tenant: &str) -> String {
+        format!("{}:webhooks:{}", self.fleet(), tenant)
+    }
+
+    /// The name of the notifiers' consumer group on the webhook outbox.
+    pub const NOTIFIERS: &'static str = "notifiers";
+
     /// The name of the workers' consumer group on the jobs stream.
     pub const GROUP: &'static str = "workers";
 
@@ -226,6 +261,17 @@ impl Keys {
     /// A tenant's unfinished jobs (sorted set scored by deadline), for its cap.
     pub fn tenant_open_jobs(&self, tenant: &str) -> String {
         format!("{}:open:{}", self.prefix, tenant)
+    }
+
+    /// Every accepted job of this partition, scored by its deadline (epoch ms): the sweeper
+    /// (`lua/sweep.lua`) ends those still pending past their deadline plus the grace.
+    pub fn deadlines(&self) -> String {
+        format!("{}:deadlines", self.prefix)
+    }
+
+    /// The sweeper's lease on this partition: the one process that sweeps it this round.
+    pub fn sweep_lease(&self) -> String {
+        format!("{}:sweep", self.prefix)
     }
 
     /// A tenant's request counter for one second.

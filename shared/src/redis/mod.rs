@@ -17,6 +17,13 @@
 //! | `{p}:apikeys` | hash | key id → the SHA-256 its record is stored under |
 //! | `{p}:open:<tenant>` | sorted set | the tenant's unfinished jobs scored by deadline (its cap); left when the job ends, trimmed past the deadline |
 //! | `{p}:rl:<tenant>:<second>` | string | a tenant's request count in one second (TTL 2 s) |
+//! | `{p}:deadlines` | sorted set | every accepted job's id scored by its deadline (ms); the sweeper ends what is still pending past deadline + grace |
+//! | `{p}:sweep` | string (PX) | the sweeper's lease on the partition for one round |
+//! | `{p}:notify` | stream | the webhook outbox: a `finished` event (the whole job hash) for each job that ended with webhooks to notify, appended by `lua/lib/finish.lua`; the group `notifiers` drains it |
+//! | `{p}:notify:due` | sorted set | webhook deliveries (one per event and endpoint, JSON) scored by the time of their next attempt; a notifier working on one pushes its score out by a lease |
+//! | `{p}:notify:dead` | stream | webhook deliveries past their schedule (or refused for good), listed and replayed by `routeq-notifier dead` |
+//! | `{p}:webhook:<tenant>:<id>` | hash | a webhook endpoint ([`webhooks`]) |
+//! | `{p}:webhooks:<tenant>` | set | the tenant's webhook endpoint ids |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that
@@ -31,6 +38,8 @@ pub mod purge;
 pub mod record;
 pub mod scripts;
 pub mod store;
+pub mod sweep;
+pub mod webhooks;
 
 pub use connect::{Conn, RedisArgs, RedisUrl};
 pub use keys::Keys;

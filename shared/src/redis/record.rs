@@ -71,6 +71,9 @@ fields! {
     PARKED_AT = at: "at",
     /// Dead letters: the consumer that parked it.
     PARKED_BY = by: "by",
+    /// The webhook endpoints that hear of the job's end: absent or `""` none, `*` every endpoint
+    /// of the tenant, otherwise endpoint ids separated by commas.
+    WEBHOOKS = webhooks: "wh",
 }
 
 /// The two events of the records stream.

@@ -33,6 +33,9 @@ pub struct NewJob<'a> {
     pub submitted_ms: u64,
     /// The most unfinished jobs this tenant may have (0 = no cap).
     pub max_open: u64,
+    /// The webhooks to notify when the job ends (`""` none, `*` all of the tenant's, or ids
+    /// separated by commas); see [`crate::redis::record::f::WEBHOOKS`].
+    pub webhooks: &'a str,
 }
 
 /// A delivered job, as a worker holds it: whose it is, which job, which stream entry.
@@ -238,6 +241,7 @@ impl JobStore {
             k.jobs_stream(),
             k.records_stream(),
             k.tenant_open_jobs(job.tenant),
+            k.deadlines(),
         ];
         if let Some(key) = job.idempotency_key {
             keys.push(k.idempotency(job.tenant, key));
@@ -260,6 +264,7 @@ impl JobStore {
             job.idempotency_key.unwrap_or("").to_string(),
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
+            job.webhooks.to_string(),
         ];
         (keys, args)
     }
@@ -286,6 +291,7 @@ impl JobStore {
             .key(k.job(id))
             .key(k.records_stream())
             .key(k.tenant_open_jobs(tenant))
+            .key(k.notify_stream())
             .arg(tenant)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)
@@ -306,28 +312,47 @@ impl JobStore {
         consumer: &str,
         now_ms: u64,
     ) -> Result<Vec<Started>, StoreError> {
+        Ok(self
+            .start_batch_timed(partition, entries, consumer, now_ms)
+            .await?
+            .0)
+    }
+
+    /// Like [`JobStore::start_batch`], also returning Redis' clock (epoch ms) when the batch
+    /// started: every deadline check is on that one clock, so a worker measures the time left to
+    /// a job's deadline from it, never from its own clock.
+    pub async fn start_batch_timed(
+        &self,
+        partition: &Keys,
+        entries: &[Delivered<'_>],
+        consumer: &str,
+        now_ms: u64,
+    ) -> Result<(Vec<Started>, u64), StoreError> {
         if entries.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), now_ms));
         }
         let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
+        let lost = Outcome::detail(super::sweep::LOST_RECLAIMED);
         let mut inv = scripts().start.prepare_invoke();
         inv.key(k.jobs_stream()).key(k.records_stream());
         for e in entries {
             inv.key(k.job(e.job_id)).key(k.tenant_open_jobs(e.tenant));
         }
+        inv.key(k.notify_stream());
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(consumer)
             .arg(self.retention.result_ttl_ms)
             .arg(self.done_arg(k))
             .arg(json(&expired))
-            .arg(self.recording.flag());
+            .arg(self.recording.flag())
+            .arg(json(&lost));
         for e in entries {
             inv.arg(e.entry_id);
         }
         let mut conn = self.conn.clone();
-        Ok(Started::decode(
+        Ok(Started::decode_timed(
             inv.invoke_async(&mut conn).await?,
             entries.len(),
         )?)
@@ -399,6 +424,7 @@ impl JobStore {
             inv.key(k.job(c.job.job_id))
                 .key(k.tenant_open_jobs(c.job.tenant));
         }
+        inv.key(k.notify_stream());
         inv.arg(Keys::GROUP)
             .arg(now_ms)
             .arg(self.retention.result_ttl_ms)

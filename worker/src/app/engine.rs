@@ -44,13 +44,16 @@ pub fn engine(
     let r = &cfg.resilience;
     let call_timeout = Duration::from_millis(cfg.call_timeout_ms);
     let chain = |provider: &'static str, rps: f64| {
-        Arc::new(Chain::new(
-            provider,
-            RateLimiter::new(conn.clone(), keys, provider, rps),
-            Breaker::new(provider, &r.breaker_policy()),
-            r.retry_policy(),
-            call_timeout,
-        ))
+        Arc::new(
+            Chain::new(
+                provider,
+                RateLimiter::new(conn.clone(), keys, provider, rps),
+                Breaker::new(provider, &r.breaker_policy()),
+                r.retry_policy(),
+                call_timeout,
+            )
+            .with_retry_after_max(Duration::from_millis(r.retry_after_max_ms)),
+        )
     };
     super::metrics::register_provider(set.geocoder.name(), "geocode");
     super::metrics::register_provider(set.directions.name(), "route");
@@ -73,7 +76,8 @@ pub fn engine(
             keys.clone(),
             Duration::from_secs(r.geocode_cache_ttl_s),
             r.coalesce,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
         set.label,
     ));
     // Cache and coalesce only calls that cost something: an in-process estimate is cheaper to
@@ -92,7 +96,8 @@ pub fn engine(
                 Duration::from_secs(r.route_cache_ttl_s)
             },
             r.coalesce && !in_process,
-        ),
+        )
+        .with_negative_ttl(Duration::from_secs(r.negative_cache_ttl_s)),
     );
     Ok(Engine {
         resolver: front(resolver),

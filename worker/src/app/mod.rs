@@ -55,8 +55,13 @@ impl Worker {
         // Geocoding asks our durable store first (when there is one), then the Redis cache and
         // the provider chain.
         let geo_pool = pg.clone();
+        let query_timeout = Duration::from_millis(cfg.db.query_timeout_ms.max(1));
         let mut engine = engine::engine(&cfg, store.connection(), store.keys(), |inner| {
-            Arc::new(crate::steps::geocode::store::GeoStore::new(geo_pool, inner))
+            Arc::new(crate::steps::geocode::store::GeoStore::new(
+                geo_pool,
+                inner,
+                query_timeout,
+            ))
         })?;
         engine.stations = pg.clone().map(crate::steps::stations::StationLookup::new);
         let dead_letters = DeadLetters::new(

@@ -94,6 +94,8 @@ pub struct AnswerCache {
     keys: Keys,
     /// Zero: no caching (but coalesced answers are kept for [`COALESCE_KEEP`]).
     ttl: Duration,
+    /// How long a domain "no" (not found, no route) is kept, at most `ttl`.
+    negative_ttl: Duration,
     coalesce: bool,
 }
 
@@ -120,7 +122,29 @@ impl AnswerCache {
             conn,
             keys,
             ttl,
+            negative_ttl: ttl,
             coalesce,
+        }
+    }
+
+    /// Keeps domain "no" answers (not found, no route) only `negative_ttl` (at most the TTL):
+    /// addresses a client made up must not hold Redis memory for the positive answers' TTL.
+    pub fn with_negative_ttl(mut self, negative_ttl: Duration) -> AnswerCache {
+        self.negative_ttl = negative_ttl.min(self.ttl);
+        self
+    }
+
+    /// How long to keep `result` (the answers [`Cached::of`] keeps).
+    fn keep_for<T>(&self, result: &Result<T, ProviderError>) -> Duration {
+        if self.ttl.is_zero() {
+            COALESCE_KEEP
+        } else if result.is_err() && !self.negative_ttl.is_zero() {
+            self.negative_ttl
+        } else if result.is_err() {
+            // Negative answers not cached: kept only long enough for coalesced waiters.
+            COALESCE_KEEP
+        } else {
+            self.ttl
         }
     }
 
@@ -150,11 +174,6 @@ impl AnswerCache {
         }
         let cache_key = self.keys.cache(self.kind, digest);
         let lease_key = self.keys.inflight(self.kind, digest);
-        let keep = if self.ttl.is_zero() {
-            COALESCE_KEEP
-        } else {
-            self.ttl
-        };
         let token = uuid::Uuid::new_v4().simple().to_string();
         let mut waited = false;
         let mut pause = Duration::from_millis(10);
@@ -202,6 +221,7 @@ impl AnswerCache {
                         self.lookup("miss");
                     }
                     let result = call().await;
+                    let keep = self.keep_for(&result);
                     let value = Cached::of(&result)
                         .and_then(|c| serde_json::to_string(&c).ok())
                         .unwrap_or_default();

@@ -1,17 +1,20 @@
 //! The call chain every external call goes through, in this order:
 //!
-//! **fleet-wide rate limit → circuit breaker → per-call timeout → retry** with jittered
-//! exponential backoff.
+//! **circuit breaker (admission) → fleet-wide rate limit → the call under the breaker with the
+//! per-call timeout → retry** with jittered exponential backoff.
 //!
+//! - the breaker ([`Breaker`]) is asked first and refuses at once while the provider is failing:
+//!   an open breaker never waits for, nor spends, a rate-limit slot;
 //! - the rate limit ([`RateLimiter`]) reserves the call's slot (waiting if the fleet is at the
 //!   provider's quota) — each attempt, retries included, spends one slot;
-//! - the breaker ([`Breaker`]) refuses at once while the provider is failing, and runs the call
-//!   with the per-call timeout inside it, so timeouts count;
+//! - the call runs under the breaker's permit with the per-call timeout inside, so timeouts
+//!   count;
 //! - the per-call timeout is `min(call timeout, time left before the job's deadline)`;
 //! - a retry happens only for a transient failure (timeout, connection error, 5xx, 429), only
 //!   while attempts are left, and only when the job's remaining time allows the next attempt to
 //!   finish: backoff + a full call timeout must fit before the deadline. A 429's `Retry-After`
-//!   replaces the backoff and is shared with the fleet through the rate limiter.
+//!   (capped at `--retry-after-max-ms`) replaces the backoff and is shared with the fleet
+//!   through the rate limiter.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -30,7 +33,12 @@ pub struct Chain {
     breaker: Breaker,
     retry: RetryPolicy,
     call_timeout: Duration,
+    /// The longest a provider's `Retry-After` is honoured (`--retry-after-max-ms`).
+    retry_after_max: Duration,
 }
+
+/// The default cap of a provider's `Retry-After`.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
 impl Chain {
     pub fn new(
@@ -46,7 +54,14 @@ impl Chain {
             breaker,
             retry,
             call_timeout,
+            retry_after_max: RETRY_AFTER_MAX,
         }
+    }
+
+    /// Caps every `Retry-After` this provider sends at `max`.
+    pub fn with_retry_after_max(mut self, max: Duration) -> Chain {
+        self.retry_after_max = max;
+        self
     }
 
     pub fn provider(&self) -> &'static str {
@@ -77,6 +92,9 @@ impl Chain {
             if remaining <= min_call / 2 {
                 return Err(ProviderError::Timeout);
             }
+            // The breaker first: an open one answers at once, without waiting for a slot or
+            // spending one of the fleet's quota.
+            let permit = self.breaker.permit()?;
             self.limiter
                 .acquire(remaining.saturating_sub(min_call))
                 .await?;
@@ -87,10 +105,24 @@ impl Chain {
                 return Err(ProviderError::Timeout);
             }
             let started = Instant::now();
-            let result = self.breaker.call(timeout, op(timeout)).await;
+            let result = permit.run(timeout, op(timeout)).await;
             self.observe(operation, started, &result);
             let err = match result {
                 Ok(v) => return Ok(v),
+                Err(ProviderError::RateLimited {
+                    retry_after: Some(d),
+                }) if d > self.retry_after_max => {
+                    tracing::warn!(
+                        provider = self.provider,
+                        operation,
+                        retry_after_s = d.as_secs(),
+                        cap_ms = self.retry_after_max.as_millis() as u64,
+                        "the provider's Retry-After is beyond --retry-after-max-ms: capped"
+                    );
+                    ProviderError::RateLimited {
+                        retry_after: Some(self.retry_after_max),
+                    }
+                }
                 Err(e) => e,
             };
             if let ProviderError::RateLimited {
@@ -108,7 +140,10 @@ impl Chain {
                 } => *d,
                 _ => self.retry.backoff(attempt),
             };
-            if Instant::now() + wait + self.call_timeout > until {
+            let next_ends = Instant::now()
+                .checked_add(wait)
+                .and_then(|t| t.checked_add(self.call_timeout));
+            if next_ends.is_none_or(|t| t > until) {
                 tracing::info!(
                     provider = self.provider,
                     operation,

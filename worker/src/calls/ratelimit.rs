@@ -2,7 +2,8 @@
 //! with one atomic script (`shared/src/redis/lua/rate_limit.lua`, GCRA on Redis' clock), so the whole
 //! fleet spends one quota and adding workers never breaches it.
 //!
-//! Where it sits: **rate limit** → breaker → per-call timeout → retry (see [`crate::calls::chain`]).
+//! Where it sits: breaker admission → **rate limit** → the call under the breaker, per-call
+//! timeout inside → retry (see [`crate::calls::chain`]).
 //!
 //! A provider's `Retry-After` (on a 429) is honoured fleet-wide too: [`RateLimiter::hold`] sets
 //! a key that holds every worker's next slot back until it expires. With no rate configured
@@ -121,7 +122,10 @@ impl RateLimiter {
             "provider asked us to back off"
         );
         if self.interval_us == 0 {
-            let until = Instant::now() + d;
+            // The chain caps `d` (--retry-after-max-ms); never overflow an Instant regardless.
+            let Some(until) = Instant::now().checked_add(d) else {
+                return;
+            };
             let mut hold = self
                 .local_hold
                 .lock()

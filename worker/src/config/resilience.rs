@@ -46,8 +46,8 @@ pub struct ResilienceArgs {
     )]
     pub router_rps: f64,
 
-    /// Consecutive transient failures (timeouts, connection errors, 5xx, 429) that open a
-    /// provider's circuit breaker in this process.
+    /// Consecutive provider failures (timeouts, connection errors, 5xx, 429, malformed 2xx
+    /// answers, 401/403) that open a provider's circuit breaker in this process.
     #[arg(
         long,
         hide_short_help = true,
@@ -175,6 +175,27 @@ pub struct ResilienceArgs {
     /// Identical requests in flight anywhere in the fleet share one provider call.
     #[arg(long, hide_short_help = true, env = "ROUTEQ_COALESCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub coalesce: bool,
+
+    /// The longest a provider's `Retry-After` holds calls back, ms: a larger value (a day, a
+    /// date next year, 2^63 seconds) is cut to this, so one answer cannot hold the fleet.
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RETRY_AFTER_MAX_MS",
+        default_value_t = 60_000
+    )]
+    pub retry_after_max_ms: u64,
+
+    /// How long a "not found" geocode or a "no route" answer stays in the Redis cache, seconds
+    /// (at most the cache's own TTL; 0 = kept only for coalesced waiters): client-chosen
+    /// addresses that do not exist must not grow Redis for a month.
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_NEGATIVE_CACHE_TTL_S",
+        default_value_t = 300
+    )]
+    pub negative_cache_ttl_s: u64,
 }
 
 impl ResilienceArgs {
@@ -245,6 +266,9 @@ impl ResilienceArgs {
         }
         if self.retry_base_ms == 0 || self.retry_max_ms < self.retry_base_ms {
             return Err("--retry-base-ms must be above 0 and at most --retry-max-ms".into());
+        }
+        if self.retry_after_max_ms == 0 || self.retry_after_max_ms > 86_400_000 {
+            return Err("--retry-after-max-ms must be between 1 and 86400000 (a day)".into());
         }
         if !self.fallback_detour_factor.is_finite()
             || !(1.0..=5.0).contains(&self.fallback_detour_factor)

@@ -48,12 +48,13 @@ pub async fn dispatch(
         }
     }
     let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
-    let started = match ctx
+    let (started, skew_ms) = match ctx
         .store
-        .start_batch(partition, &ids, &ctx.consumer, now_ms())
+        .start_batch_timed(partition, &ids, &ctx.consumer, now_ms())
         .await
     {
-        Ok(s) => s,
+        // Redis' clock minus ours: deadlines are on Redis' clock (one for the whole fleet).
+        Ok((s, redis_ms)) => (s, redis_ms as i64 - now_ms() as i64),
         Err(e) => {
             // The entries stay in our pending list; the reclaimer (ours or another worker's) retries
             // them once they have been idle for the reclaim time.
@@ -73,7 +74,7 @@ pub async fn dispatch(
                 let guard = ctx.track(&entry.entry_id, partition.index());
                 ctx.tracker.spawn(
                     async move {
-                        run_job(ctx2, entry, attempts, permit).await;
+                        run_job(ctx2, entry, attempts, permit, skew_ms).await;
                         drop(guard);
                     }
                     .instrument(span),
@@ -91,7 +92,18 @@ pub async fn dispatch(
     }
 }
 
-async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedSemaphorePermit) {
+/// Now on Redis' clock (the one every deadline is on), from ours and the skew measured at start.
+fn redis_now_ms(skew_ms: i64) -> u64 {
+    (now_ms() as i64).saturating_add(skew_ms).max(0) as u64
+}
+
+async fn run_job(
+    ctx: Arc<Ctx>,
+    entry: QueueEntry,
+    attempts: u32,
+    permit: OwnedSemaphorePermit,
+    skew_ms: i64,
+) {
     let _permit = permit;
     metrics::gauge!(m::IN_FLIGHT.name).increment(1.0);
     let started_us = now_us();
@@ -106,7 +118,8 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
         Ok(request) if attempts <= ctx.cfg.max_attempts => {
             // The job's budget: ours, and never past the client's deadline.
             let budget = Duration::from_millis(ctx.cfg.job_budget_ms);
-            let to_deadline = Duration::from_millis(entry.deadline_ms.saturating_sub(now_ms()));
+            let to_deadline =
+                Duration::from_millis(entry.deadline_ms.saturating_sub(redis_now_ms(skew_ms)));
             let until = Instant::now() + budget.min(to_deadline);
             compute(&ctx.engine, request, until, timings).await
         }
@@ -137,7 +150,7 @@ async fn run_job(ctx: Arc<Ctx>, entry: QueueEntry, attempts: u32, permit: OwnedS
     let mut delay = Duration::from_millis(50);
     let mut stored = None;
     let mut tries = 0u32;
-    while tries == 0 || now_ms() < entry.deadline_ms {
+    while tries == 0 || redis_now_ms(skew_ms) < entry.deadline_ms {
         tries += 1;
         match ctx
             .completer

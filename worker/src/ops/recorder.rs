@@ -5,6 +5,10 @@
 //! recorder reads batches through the `recorders` consumer group, writes each batch in one
 //! statement, and acknowledges (and deletes) the entries only after PostgreSQL committed. While
 //! PostgreSQL is down the backlog grows in Redis and nothing is lost; clients are never slowed.
+//! A record PostgreSQL refuses for its data is not retried forever with its batch: NUL (which
+//! neither `text` nor `jsonb` stores) is replaced by U+FFFD before writing, and when a batch is
+//! still refused the records are written one by one and the one refused alone is parked in
+//! `{p}:records:parked` with the error.
 //! It runs inside a worker process (`--database-url`) or alone (`routeq-recorder run`).
 
 use std::time::{Duration, Instant};
@@ -53,6 +57,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let stream = partition.records_stream();
+    let parked = partition.records_parked();
     let mut reader = Dedicated::for_reads(
         &conn,
         &stream,
@@ -124,7 +129,7 @@ pub async fn run(
             if entries.is_empty() {
                 return Ok(0);
             }
-            let written = write_batch(&pg, &entries).await?;
+            let written = write_batch(&pg, &conn, &parked, &entries).await?;
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
             let _: () = redis::pipe()
                 .xack(&stream, Keys::RECORDERS, &ids)
@@ -162,20 +167,40 @@ pub async fn run(
 }
 
 /// Writes one batch; entries that are not job events are skipped (and acknowledged with the rest).
-async fn write_batch(pg: &PgPool, entries: &[StreamId]) -> Result<u64, sqlx::Error> {
+/// A record PostgreSQL refuses even alone is parked in `{p}:records:parked` (with the error) and
+/// acknowledged with the rest, so one bad value never holds the batch.
+async fn write_batch(
+    pg: &PgPool,
+    conn: &Conn,
+    parked_stream: &str,
+    entries: &[StreamId],
+) -> Result<u64, StepError> {
     let started = Instant::now();
+    let mut sources = Vec::with_capacity(entries.len());
     let events: Vec<RecordEvent> = entries
         .iter()
         .filter_map(|e| {
             let parsed = RecordEvent::decode(&entry_fields(&e.map));
             if parsed.is_none() {
                 tracing::error!(entry_id = %e.id, "unreadable record skipped");
+            } else {
+                sources.push(e);
             }
             parsed
         })
         .collect();
-    let rows = db::write_records(pg, &events).await?;
-    metrics::counter!(m::ROWS.name).increment(rows);
+    let report = db::write_records_isolating(pg, &events).await?;
+    for (i, error) in &report.refused {
+        let (entry, event) = (sources[*i], &events[*i]);
+        let mut fields: Vec<(String, String)> = entry_fields(&entry.map).into_iter().collect();
+        fields.push(("parked_error".into(), error.clone()));
+        fields.push(("parked_entry".into(), entry.id.clone()));
+        let mut c = conn.clone();
+        let _: String = redis::AsyncCommands::xadd(&mut c, parked_stream, "*", &fields).await?;
+        metrics::counter!(m::PARKED.name).increment(1);
+        tracing::error!(job_id = %event.id, entry_id = %entry.id, error = %error, stream = parked_stream, "PostgreSQL refused a record even alone; parked");
+    }
+    metrics::counter!(m::ROWS.name).increment(report.rows);
     metrics::histogram!(m::BATCH_SECONDS.name).record(started.elapsed().as_secs_f64());
-    Ok(rows)
+    Ok(report.rows)
 }

@@ -33,6 +33,10 @@ pub enum ProviderError {
     /// A 4xx that means we sent something wrong: bad parameters, a bad or unauthorised key.
     #[error("refused: {0}")]
     Refused(String),
+    /// 401/403: the provider refuses our key (revoked, wrong, over its plan) — every request
+    /// would get the same, so it counts toward the breaker (not retried).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
     /// Our circuit breaker for this provider is open: the call was not made.
     #[error("circuit open: calls to the provider are suspended")]
     CircuitOpen,
@@ -55,9 +59,10 @@ impl ProviderError {
             | ProviderError::RateLimited { .. }
             | ProviderError::CircuitOpen
             | ProviderError::Throttled => Code::ProviderUnavailable,
-            ProviderError::Server(_) | ProviderError::Malformed(_) | ProviderError::Refused(_) => {
-                Code::ProviderError
-            }
+            ProviderError::Server(_)
+            | ProviderError::Malformed(_)
+            | ProviderError::Refused(_)
+            | ProviderError::Unauthorized(_) => Code::ProviderError,
         }
     }
 
@@ -68,7 +73,7 @@ impl ProviderError {
     }
 
     /// A transient fault of the provider: timeouts, connection errors, 5xx, 429. Only these
-    /// count toward the circuit breaker, and only these are retried.
+    /// are retried; they count toward the circuit breaker, with [`Self::breaks_the_provider`].
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -76,6 +81,18 @@ impl ProviderError {
                 | ProviderError::Unavailable(_)
                 | ProviderError::RateLimited { .. }
                 | ProviderError::Server(_)
+        )
+    }
+
+    /// An answer that shows the provider broken for every caller, not for this request: a 2xx
+    /// we cannot read (a maintenance page, a contract change) or a refused key (401/403). Not
+    /// retried (the next attempt gets the same), but the breaker counts it as a failure, so jobs
+    /// stop paying a call each to a provider that cannot serve any of them. A 400/404/422 about
+    /// this request's parameters is not one of these.
+    pub fn breaks_the_provider(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Malformed(_) | ProviderError::Unauthorized(_)
         )
     }
 
@@ -104,6 +121,7 @@ impl ProviderError {
             ProviderError::Server(_) => "server_error",
             ProviderError::Malformed(_) => "malformed",
             ProviderError::Refused(_) => "refused",
+            ProviderError::Unauthorized(_) => "unauthorized",
             ProviderError::CircuitOpen => "circuit_open",
             ProviderError::Throttled => "throttled",
         }
@@ -149,6 +167,7 @@ mod tests {
             ProviderError::NoRoute("x".into()),
             ProviderError::Malformed("x".into()),
             ProviderError::Refused("x".into()),
+            ProviderError::Unauthorized("x".into()),
             ProviderError::CircuitOpen,
             ProviderError::Throttled,
         ] {
@@ -157,5 +176,9 @@ mod tests {
         assert_eq!(ProviderError::NotFound.code().http_status(), 422);
         assert_eq!(ProviderError::NoRoute("x".into()).code().http_status(), 422);
         assert_eq!(ProviderError::CircuitOpen.code().http_status(), 503);
+        assert!(ProviderError::Malformed("html".into()).breaks_the_provider());
+        assert!(ProviderError::Unauthorized("401".into()).breaks_the_provider());
+        assert!(!ProviderError::Refused("400".into()).breaks_the_provider());
+        assert!(!ProviderError::NotFound.breaks_the_provider());
     }
 }

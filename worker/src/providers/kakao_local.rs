@@ -68,6 +68,10 @@ pub(crate) fn kakao_failure(
         return ProviderError::RateLimited { retry_after };
     }
     match status {
+        401 | 403 => ProviderError::Unauthorized(format!(
+            "{who} answered HTTP {status} ({})",
+            err.describe()
+        )),
         400..=499 => {
             ProviderError::Refused(format!("{who} answered HTTP {status} ({})", err.describe()))
         }

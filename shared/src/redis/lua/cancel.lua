@@ -1,6 +1,7 @@
 -- cancel.lua: cancel a job that no worker has started.
 --
 -- KEYS[1] job hash   KEYS[2] records stream   KEYS[3] the tenant's open jobs (sorted set)
+-- KEYS[4] the webhook outbox {p}:notify (lib/finish.lua)
 -- ARGV[1] tenant   ARGV[2] now ms   ARGV[3] record TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)   ARGV[5] job id
 -- ARGV[6] outcome JSON   ARGV[7] "1" to append a `finished` record
 --

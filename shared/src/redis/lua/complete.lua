@@ -3,7 +3,8 @@
 --
 -- KEYS[1]  jobs stream   KEYS[2]  records stream
 -- KEYS[3..] per job, in pairs: the job hash, the tenant's open jobs (sorted set; the job leaves it)
--- ARGV[1] consumer group   ARGV[2] now ms   ARGV[3] record TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)
+-- KEYS[#KEYS] the webhook outbox {p}:notify (lib/finish.lua)
+-- ARGV[1] consumer group   ARGV[2] the worker's clock, ms (unused: the finish time is Redis' TIME)   ARGV[3] record TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)
 -- ARGV[5] "1" to append a `finished` record (the whole job)
 -- ARGV[6..] per job, five each: stream entry id, job id, terminal state, code, outcome JSON
 --
@@ -15,9 +16,11 @@
 --   0   the job had already ended (a redelivered duplicate): nothing changed but the ack
 --   -1  the record is gone (TTL): entry acknowledged
 --@include finish
+local t = redis.call('TIME')
+local now_ms = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local out = {}
 local eids = {}
-local jobs = (#KEYS - 2) / 2
+local jobs = (#KEYS - 3) / 2
 for i = 0, jobs - 1 do
   local job, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local a = 6 + 5 * i
@@ -28,7 +31,7 @@ for i = 0, jobs - 1 do
   elseif state ~= S.queued and state ~= S.running then
     out[#out + 1] = 0
   else
-    finish(job, open, KEYS[2], id, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[2], ARGV[3], ARGV[5])
+    finish(job, open, KEYS[2], id, ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], now_ms, ARGV[3], ARGV[5])
     out[#out + 1] = 1
   end
   eids[#eids + 1] = eid

@@ -1,7 +1,7 @@
 -- dead_purge.lua: give up on a dead letter: delete it and end its job as failed.
 --
 -- KEYS[1] dead-letter stream   KEYS[2] job hash   KEYS[3] records stream
--- KEYS[4] the tenant's open jobs (sorted set)
+-- KEYS[4] the tenant's open jobs (sorted set)   KEYS[5] the webhook outbox {p}:notify (lib/finish.lua)
 -- ARGV[1] dead entry id   ARGV[2] now ms   ARGV[3] result TTL ms   ARGV[4] "done": the command and channel (lib/finish.lua)
 -- ARGV[5] failed outcome JSON   ARGV[6] "1" to append a `finished` record
 --

@@ -4,13 +4,18 @@
 -- KEYS[2]  jobs stream              {p}:jobs
 -- KEYS[3]  records stream           {p}:records   (the outbox the recorder drains into PostgreSQL)
 -- KEYS[4]  the tenant's open jobs    {p}:open:<tenant>   (sorted set: job id scored by deadline ms)
--- KEYS[5]  idempotency key          {p}:idem:<tenant>:<sha256(key)>   (only when the client sent one)
+-- KEYS[5]  the partition's deadlines {p}:deadlines   (sorted set: job id scored by deadline ms; sweep.lua)
+-- KEYS[6]  idempotency key          {p}:idem:<tenant>:<sha256(key)>   (only when the client sent one)
 -- ARGV[1]  job id          ARGV[2] tenant        ARGV[3] request id     ARGV[4] request JSON
 -- ARGV[5]  fingerprint     ARGV[6] submitted ms  ARGV[7] deadline ms    ARGV[8] record TTL ms
+--          (ARGV[6] and ARGV[7] on the gateway's clock: only their difference, the client's
+--          patience, is used; the job is submitted at Redis' TIME, and its deadline is that
+--          plus the patience, so every deadline check is on one clock)
 -- ARGV[9]  max backlog (stream length at which new work is refused; 0 = no cap)
 -- ARGV[10] the Idempotency-Key as sent ("" when none)
 -- ARGV[11] "1" to append an `accepted` record to the records stream, "0" when no recorder runs
 -- ARGV[12] the most unfinished jobs this tenant may have (0 = no cap)
+-- ARGV[13] the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or ids)
 --
 -- Returns {1, id}       created
 --         {0, id}       the same key with the same request: the original job
@@ -27,8 +32,8 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {1, ARGV[1]}
 end
-if #KEYS == 5 then
-  local prev = redis.call('GET', KEYS[5])
+if #KEYS == 6 then
+  local prev = redis.call('GET', KEYS[6])
   if prev then
     local sep = string.find(prev, ' ', 1, true)
     local pid = string.sub(prev, 1, sep - 1)
@@ -38,9 +43,13 @@ if #KEYS == 5 then
     return {-1, pid}
   end
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local sub_ms = string.format('%d', now)
+local dl_ms = string.format('%d', now + tonumber(ARGV[7]) - tonumber(ARGV[6]))
 local open_cap = tonumber(ARGV[12])
 if open_cap > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', sub_ms)
   local open = redis.call('ZCARD', KEYS[4])
   if open >= open_cap then
     return {-3, tostring(open)}
@@ -54,19 +63,24 @@ if cap > 0 then
   end
 end
 local eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
-  F.request_id, ARGV[3], F.submitted, ARGV[6], F.deadline, ARGV[7], F.request, ARGV[4])
+  F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4])
 redis.call('HSET', KEYS[1], F.id, ARGV[1], F.tenant, ARGV[2], F.request_id, ARGV[3],
-  F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, ARGV[6],
-  F.deadline, ARGV[7], F.attempts, 0, F.entry, eid, F.idem, ARGV[10])
+  F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, sub_ms,
+  F.deadline, dl_ms, F.attempts, 0, F.entry, eid, F.idem, ARGV[10])
+if ARGV[13] and ARGV[13] ~= '' then
+  redis.call('HSET', KEYS[1], F.webhooks, ARGV[13])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
+-- Every accepted job is in the deadlines set until the sweeper finds it ended (or ends it).
+redis.call('ZADD', KEYS[5], dl_ms, ARGV[1])
 if open_cap > 0 then
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[1])
+  redis.call('ZADD', KEYS[4], dl_ms, ARGV[1])
   redis.call('PEXPIRE', KEYS[4], ARGV[8])
 end
 if ARGV[11] == '1' then
   redis.call('XADD', KEYS[3], '*', F.event, R.accepted, unpack(redis.call('HGETALL', KEYS[1])))
 end
-if #KEYS == 5 then
-  redis.call('SET', KEYS[5], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[8])
+if #KEYS == 6 then
+  redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[8])
 end
 return {1, ARGV[1]}

@@ -39,6 +39,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("../lua/coalesce_finish.lua"),
     ),
     ("touch", include_str!("../lua/touch.lua")),
+    ("sweep", include_str!("../lua/sweep.lua")),
 ];
 
 /// The scripts of one process.
@@ -67,6 +68,8 @@ pub struct Scripts {
     pub coalesce_finish: Script,
     /// Refresh the idle time of a live worker's entries.
     pub touch: Script,
+    /// End the jobs past their deadline plus the grace that nobody ended.
+    pub sweep: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -92,6 +95,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         coalesce_claim: load("coalesce_claim"),
         coalesce_finish: load("coalesce_finish"),
         touch: load("touch"),
+        sweep: load("sweep"),
     }
 });
 

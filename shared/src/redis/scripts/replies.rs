@@ -69,6 +69,21 @@ impl Started {
     pub const GONE: i64 = -1;
     pub const EXPIRED: i64 = -2;
 
+    /// The statuses and Redis' clock (ms) when the script ran (its last reply element).
+    pub fn decode_timed(
+        mut replies: Vec<i64>,
+        entries: usize,
+    ) -> Result<(Vec<Started>, u64), ReplyError> {
+        if replies.len() != entries + 1 {
+            return Err(unexpected("start", (entries, replies)));
+        }
+        let now = replies
+            .pop()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        Ok((Started::decode(replies, entries)?, now))
+    }
+
     pub fn decode(replies: Vec<i64>, entries: usize) -> Result<Vec<Started>, ReplyError> {
         if replies.len() != entries {
             return Err(unexpected("start", (entries, replies)));

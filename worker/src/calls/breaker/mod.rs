@@ -1,7 +1,8 @@
 //! The circuit breaker around every provider call: failsafe 1.3, wrapped once, here.
 //!
-//! Where it sits: rate limit → **breaker → per-call timeout** → (retry, outside, in
-//! [`crate::calls::chain`]). One [`Breaker`] per provider per worker process.
+//! Where it sits: **breaker admission** ([`Breaker::permit`]) → rate limit → **the call under
+//! the permit, per-call timeout inside** → (retry, outside, in [`crate::calls::chain`]): an open
+//! breaker refuses before a rate-limit slot is waited for or spent. One [`Breaker`] per provider per worker process.
 //!
 //! failsafe supplies the policy (consecutive failures and/or a success rate over a window) and
 //! the closed → open → half-open state machine. Its gaps (measured against failsafe 1.3) are
@@ -11,9 +12,10 @@
 //!   elapsed timeout as a failure (failsafe never sees a timeout wrapped around it);
 //! - **one trial in half-open**: failsafe admits every caller in half-open; the wrapper admits
 //!   one (per process) and refuses the others until that trial has decided;
-//! - **only transient faults count**: timeouts, connection errors, 5xx and 429 are failures;
-//!   a domain answer (not found, no route) or any other answer means the provider is up and is
-//!   recorded as a success (failsafe has no "ignore"; so 404s between 503s reset a consecutive
+//! - **only provider faults count**: timeouts, connection errors, 5xx and 429 are failures, and
+//!   so are answers that show the provider broken for everyone — a 2xx we cannot read (a
+//!   maintenance page) and a refused key (401/403); a domain answer (not found, no route) or a
+//!   4xx about this request's parameters means the provider is up and is recorded as a success (failsafe has no "ignore"; so 404s between 503s reset a consecutive
 //!   count: the provider *is* answering);
 //! - **a decision belongs to its state**: a call admitted while closed that ends after the
 //!   breaker opened does not decide the half-open trial (stragglers are not recorded);
@@ -263,26 +265,53 @@ impl Breaker {
     where
         F: Future<Output = Result<T, ProviderError>>,
     {
+        self.permit()?.run(timeout, call).await
+    }
+
+    /// Asks the breaker first, before anything is spent on the call (a rate-limit slot): refused
+    /// at once with [`ProviderError::CircuitOpen`] while open or while another half-open trial
+    /// runs. A permit dropped unused releases a half-open trial without deciding it.
+    pub fn permit(&self) -> Result<Permit<'_>, ProviderError> {
         let Some(admission) = self.admit() else {
             metrics::counter!(m::BREAKER_REJECTED.name, "provider" => self.provider).increment(1);
             return Err(ProviderError::CircuitOpen);
         };
-        let guard = TrialGuard {
-            breaker: self,
-            admission,
-        };
+        Ok(Permit {
+            guard: TrialGuard {
+                breaker: self,
+                admission,
+            },
+        })
+    }
+}
+
+/// The breaker's leave for one call ([`Breaker::permit`]).
+pub struct Permit<'a> {
+    guard: TrialGuard<'a>,
+}
+
+impl Permit<'_> {
+    /// Runs `call` with `timeout` inside and records its outcome: transient faults and answers
+    /// that show the provider broken for every caller ([`ProviderError::breaks_the_provider`])
+    /// are failures, everything else a success.
+    pub async fn run<T, F>(self, timeout: Duration, call: F) -> Result<T, ProviderError>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        let breaker = self.guard.breaker;
+        let admission = self.guard.admission;
         let result = match tokio::time::timeout(timeout, call).await {
             Ok(r) => r,
             Err(_) => Err(ProviderError::Timeout),
         };
-        let decides = admission == Admission::Trial || self.state() == BreakerState::Closed;
+        let decides = admission == Admission::Trial || breaker.state() == BreakerState::Closed;
         if decides {
             match &result {
-                Err(e) if e.is_transient() => self.machine.on_error(),
-                _ => self.machine.on_success(),
+                Err(e) if e.is_transient() || e.breaks_the_provider() => breaker.machine.on_error(),
+                _ => breaker.machine.on_success(),
             }
         }
-        drop(guard);
+        drop(self);
         result
     }
 }

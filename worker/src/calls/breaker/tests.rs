@@ -55,15 +55,14 @@ async fn opens_after_consecutive_transient_failures_and_then_refuses_without_cal
 }
 
 #[tokio::test]
-async fn only_transient_faults_count() {
+async fn only_provider_faults_count() {
     let b = Breaker::new("t-domain", &policy(2, 60_000));
     let n = Arc::new(AtomicUsize::new(0));
     let t = Duration::from_secs(1);
     for answer in [
         Err(ProviderError::NotFound),
         Err(ProviderError::NoRoute("x".into())),
-        Err(ProviderError::Malformed("x".into())),
-        Err(ProviderError::Refused("401".into())),
+        Err(ProviderError::Refused("400".into())),
     ] {
         for _ in 0..5 {
             let _ = b.call(t, call(&n, answer.clone(), Duration::ZERO)).await;
@@ -86,6 +85,18 @@ async fn only_transient_faults_count() {
         let _ = b.call(t, call(&n, transient, Duration::ZERO)).await;
     }
     assert_eq!(b.state(), BreakerState::Open, "429 and 5xx count");
+    for broken in [
+        ProviderError::Malformed("html".into()),
+        ProviderError::Unauthorized("401".into()),
+    ] {
+        let b = Breaker::new("t-broken", &policy(2, 60_000));
+        for _ in 0..2 {
+            let _ = b
+                .call(t, call(&n, Err(broken.clone()), Duration::ZERO))
+                .await;
+        }
+        assert_eq!(b.state(), BreakerState::Open, "{broken:?} counts");
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! to the provider.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use routeq_shared::db;
@@ -20,17 +20,31 @@ use routeq_shared::metrics::providers as m;
 pub struct GeoStore {
     pool: Option<PgPool>,
     inner: Arc<dyn AddressResolver>,
+    /// The longest one store query may take (never past the job's budget either).
+    query_timeout: Duration,
 }
 
 impl GeoStore {
-    pub fn new(pool: Option<PgPool>, inner: Arc<dyn AddressResolver>) -> GeoStore {
-        GeoStore { pool, inner }
+    pub fn new(
+        pool: Option<PgPool>,
+        inner: Arc<dyn AddressResolver>,
+        query_timeout: Duration,
+    ) -> GeoStore {
+        GeoStore {
+            pool,
+            inner,
+            query_timeout,
+        }
     }
 
     /// Resolves `address`. A store that cannot be reached is skipped (logged), never fatal: the
     /// provider still answers.
     async fn lookup(&self, address: &str, until: Instant) -> Result<Resolved, ProviderError> {
-        let timeout = until.saturating_duration_since(Instant::now());
+        // The store is a shortcut: it may take the query timeout at most, leaving the rest of
+        // the budget to the provider.
+        let timeout = until
+            .saturating_duration_since(Instant::now())
+            .min(self.query_timeout);
         if let Some(pool) = &self.pool {
             match tokio::time::timeout(timeout, db::geocode_get(pool, address)).await {
                 Ok(Ok(Some(stored))) => {
@@ -60,18 +74,30 @@ impl GeoStore {
         }
         let answer = self.inner.resolve(address, until).await?;
         if let Some(pool) = &self.pool {
-            let stored = db::geocode_put(
-                pool,
-                address,
-                answer.coord.lat,
-                answer.coord.lon,
-                &answer.source,
-                &answer.place_id,
-                &answer.display_name,
+            let timeout = until
+                .saturating_duration_since(Instant::now())
+                .min(self.query_timeout);
+            let stored = tokio::time::timeout(
+                timeout,
+                db::geocode_put(
+                    pool,
+                    address,
+                    answer.coord.lat,
+                    answer.coord.lon,
+                    &answer.source,
+                    &answer.place_id,
+                    &answer.display_name,
+                ),
             )
             .await;
-            if let Err(e) = stored {
-                tracing::warn!(error = %e, "could not store a geocode; it will be asked again");
+            match stored {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not store a geocode; it will be asked again")
+                }
+                Err(_) => tracing::warn!(
+                    "storing a geocode took longer than the query timeout; it will be asked again"
+                ),
             }
         }
         Ok(answer)

@@ -1,0 +1,581 @@
+//! Webhook endpoints per tenant: `POST /v1/webhooks` (answers the signing secret once), `GET`
+//! list and one, `DELETE`, `POST /v1/webhooks/{id}/rotate` (a new secret; the previous one keeps
+//! signing during an overlap) and `POST /v1/webhooks/{id}/enable` (after the notifier disabled
+//! it). Registration runs the SSRF policy (routeq-notify's `UrlPolicy`): the URL's host is
+//! resolved and refused when any address is not public, unless `--webhook-allow` permits it;
+//! the notifier checks again at every delivery. Also [`selection`]: which endpoints a submitted
+//! job notifies (`webhooks` in the body).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use routeq_notify::{AllowList, OverrideResolver, Resolve, Secret, UrlPolicy};
+use routeq_shared::Code;
+use routeq_shared::job::now_ms;
+use routeq_shared::problem::FieldError;
+use routeq_shared::redis::webhooks::{WebhookRecord, Webhooks};
+use routeq_shared::redis::{Conn, Keys};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Tenant;
+use crate::config::GatewayConfig;
+use crate::http::extract::{json_body, require_json};
+use crate::http::{ApiError, RequestId};
+use crate::state::AppState;
+
+/// The event types an endpoint may ask for (`route.finished`: both).
+pub const EVENT_TYPES: [&str; 3] = ["route.succeeded", "route.failed", "route.finished"];
+
+/// The most endpoints one submission may name.
+const MAX_SELECTED: usize = 20;
+
+/// What the webhook handlers share: the endpoint store, the address policy and the resolver.
+#[derive(Clone)]
+pub struct WebhookApi {
+    pub store: Webhooks,
+    pub policy: UrlPolicy,
+    pub resolver: Arc<dyn Resolve>,
+    pub overlap_ms: u64,
+    pub max_per_tenant: u64,
+}
+
+impl WebhookApi {
+    pub fn from_config(cfg: &GatewayConfig, conn: Conn, keys: &Keys) -> anyhow::Result<WebhookApi> {
+        let allow = AllowList::parse(&cfg.webhook_allow)?;
+        let resolver = OverrideResolver::parse(&cfg.webhook_hosts)?;
+        Ok(WebhookApi {
+            store: Webhooks::new(conn, keys.clone()),
+            policy: UrlPolicy::new(allow),
+            resolver: Arc::new(resolver),
+            overlap_ms: cfg.webhook_rotation_overlap_s.saturating_mul(1000),
+            max_per_tenant: cfg.webhook_max_per_tenant,
+        })
+    }
+}
+
+/// `POST /v1/webhooks`'s body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NewWebhook {
+    /// `http` or `https`; its host must resolve to public addresses only.
+    #[schema(max_length = 2048)]
+    url: String,
+    /// `route.succeeded`, `route.failed`, `route.finished` (both); all when absent or empty.
+    events: Option<Vec<String>>,
+}
+
+/// An endpoint as listed (never its secret).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// Epoch ms.
+    pub created_ms: u64,
+    /// Disabled by the notifier after failing continuously past its threshold; `enable` it.
+    pub disabled: bool,
+    /// Epoch ms, 0 unless disabled.
+    pub disabled_at_ms: u64,
+    /// When the current streak of failed deliveries began (epoch ms, 0: none).
+    pub failing_since_ms: u64,
+    pub consecutive_failures: u32,
+    /// Until when the previous secret still signs after a rotation (epoch ms, 0: no overlap).
+    pub previous_secret_until_ms: u64,
+}
+
+impl WebhookView {
+    fn of(r: &WebhookRecord, now: u64) -> WebhookView {
+        WebhookView {
+            id: r.id.clone(),
+            url: r.url.clone(),
+            events: r.events.clone(),
+            created_ms: r.created_ms,
+            disabled: r.disabled,
+            disabled_at_ms: r.disabled_at_ms,
+            failing_since_ms: r.failing_since_ms,
+            consecutive_failures: r.failures,
+            previous_secret_until_ms: if r.previous.is_some() && r.previous_until_ms > now {
+                r.previous_until_ms
+            } else {
+                0
+            },
+        }
+    }
+}
+
+/// The answer to a registration or a rotation: the only time the secret is shown.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookSecret {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// `whsec_…`: verify `webhook-signature` with it (Standard Webhooks). Shown once.
+    pub secret: String,
+}
+
+/// `GET /v1/webhooks`'s body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookView>,
+}
+
+fn unavailable(rid: &RequestId, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::queue_unavailable(rid, e)
+}
+
+fn not_found(rid: &RequestId) -> ApiError {
+    ApiError::new(Code::WebhookNotFound, rid, "no such webhook endpoint")
+}
+
+fn invalid(rid: &RequestId, errors: Vec<FieldError>) -> ApiError {
+    ApiError::new(Code::InvalidField, rid, "the webhook has invalid fields").fields(errors)
+}
+
+/// Endpoint ids are ours (`ep_` and 32 hex digits); anything else names nothing.
+fn plausible_id(id: &str) -> bool {
+    id.len() <= 64 && !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn json_answer<T: Serialize>(status: StatusCode, headers: HeaderMap, body: &T) -> Response {
+    (status, headers, axum::Json(body)).into_response()
+}
+
+/// Parses the registration body, or every field at fault.
+fn parse_new(value: &Value) -> Result<(String, Vec<String>), Vec<FieldError>> {
+    let Some(obj) = value.as_object() else {
+        return Err(vec![FieldError::new(
+            "",
+            "type",
+            "the body must be a JSON object",
+        )]);
+    };
+    let mut errors = Vec::new();
+    for k in obj.keys() {
+        if k != "url" && k != "events" {
+            errors.push(FieldError::new(
+                k.clone(),
+                "unknown_field",
+                "this field is not part of a webhook",
+            ));
+        }
+    }
+    let url = match obj.get("url") {
+        Some(Value::String(u)) => Some(u.trim().to_string()),
+        None | Some(Value::Null) => {
+            errors.push(FieldError::new("url", "required", "the endpoint's URL"));
+            None
+        }
+        Some(_) => {
+            errors.push(FieldError::new("url", "type", "must be a string"));
+            None
+        }
+    };
+    let mut events = Vec::new();
+    match obj.get("events") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(t) if EVENT_TYPES.contains(&t) => {
+                        if !events.iter().any(|e| e == t) {
+                            events.push(t.to_string());
+                        }
+                    }
+                    _ => errors.push(FieldError::new(
+                        format!("events[{i}]"),
+                        "invalid_value",
+                        "must be one of route.succeeded, route.failed, route.finished",
+                    )),
+                }
+            }
+        }
+        Some(_) => errors.push(FieldError::new(
+            "events",
+            "type",
+            "must be an array of event types",
+        )),
+    }
+    match url {
+        Some(url) if errors.is_empty() => Ok((url, events)),
+        _ => Err(errors),
+    }
+}
+
+/// `POST /v1/webhooks`: registers an endpoint after the SSRF check; answers its secret once.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    summary = "Register a webhook endpoint",
+    description = "Checks the URL (http or https; its host is resolved and refused when any address is loopback, private, link-local, CGNAT, multicast or a cloud metadata address) and answers 201 with the endpoint and its `whsec_` signing secret, shown only here. Each finished job of this tenant (unless the submit chose other endpoints or none) is then POSTed to it, signed as Standard Webhooks specify.",
+    request_body(content = NewWebhook, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered; the secret is shown once", body = WebhookSecret),
+        (status = 422, description = "`INVALID_FIELD`: the URL is refused (`errors[].code` says why: `url_scheme`, `url_refused_address`, `url_unresolvable`…) or an event type is unknown", body = routeq_shared::problem::Problem),
+        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn create(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    require_json(&parts.headers, &rid)?;
+    let deadline = std::time::Duration::from_millis(app.cfg.body_deadline_ms);
+    let value = json_body(body, app.cfg.max_body_bytes, deadline, &rid).await?;
+    let (url, events) = parse_new(&value).map_err(|e| invalid(&rid, e))?;
+    let api = &app.webhooks;
+    if let Err(e) = api.policy.check_str(&url, api.resolver.as_ref()).await {
+        tracing::info!(request_id = %rid.0, code = e.code(), "webhook URL refused");
+        return Err(invalid(
+            &rid,
+            vec![FieldError::new("url", e.code(), e.to_string())],
+        ));
+    }
+    let count = api
+        .store
+        .count(&tenant.id)
+        .await
+        .map_err(|e| unavailable(&rid, &e))?;
+    if count >= api.max_per_tenant {
+        return Err(invalid(
+            &rid,
+            vec![FieldError::new(
+                "url",
+                "too_many",
+                format!(
+                    "at most {} endpoints per tenant; delete one first",
+                    api.max_per_tenant
+                ),
+            )],
+        ));
+    }
+    let secret =
+        Secret::generate().map_err(|e| ApiError::new(Code::InternalError, &rid, e.to_string()))?;
+    let record = WebhookRecord {
+        id: format!("ep_{}", uuid::Uuid::now_v7().simple()),
+        tenant: tenant.id.clone(),
+        url,
+        events,
+        secret: secret.expose(),
+        previous: None,
+        previous_until_ms: 0,
+        created_ms: now_ms(),
+        disabled: false,
+        disabled_at_ms: 0,
+        failing_since_ms: 0,
+        failures: 0,
+    };
+    api.store
+        .create(&record)
+        .await
+        .map_err(|e| unavailable(&rid, &e))?;
+    tracing::info!(request_id = %rid.0, webhook_id = %record.id, "webhook endpoint registered");
+    let mut headers = HeaderMap::new();
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/webhooks/{}", record.id)) {
+        headers.insert(header::LOCATION, loc);
+    }
+    Ok(json_answer(
+        StatusCode::CREATED,
+        headers,
+        &WebhookSecret {
+            webhook: WebhookView::of(&record, now_ms()),
+            secret: record.secret.clone(),
+        },
+    ))
+}
+
+/// `GET /v1/webhooks`: the tenant's endpoints (without secrets).
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks",
+    tag = "webhooks",
+    summary = "List webhook endpoints",
+    responses(
+        (status = 200, description = "The tenant's endpoints, by id", body = WebhookList),
+        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn list(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let records = app
+        .webhooks
+        .store
+        .list(&tenant.id)
+        .await
+        .map_err(|e| unavailable(&rid, &e))?;
+    Ok(json_answer(
+        StatusCode::OK,
+        HeaderMap::new(),
+        &WebhookList {
+            webhooks: records.iter().map(|r| WebhookView::of(r, now)).collect(),
+        },
+    ))
+}
+
+/// `GET /v1/webhooks/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Read a webhook endpoint",
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint (without its secret)", body = WebhookView),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn one(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let record = find(&app, &tenant, &id, &rid).await?;
+    Ok(json_answer(
+        StatusCode::OK,
+        HeaderMap::new(),
+        &WebhookView::of(&record, now_ms()),
+    ))
+}
+
+async fn find(
+    app: &AppState,
+    tenant: &Tenant,
+    id: &str,
+    rid: &RequestId,
+) -> Result<WebhookRecord, ApiError> {
+    if !plausible_id(id) {
+        return Err(not_found(rid));
+    }
+    app.webhooks
+        .store
+        .get(&tenant.id, id)
+        .await
+        .map_err(|e| unavailable(rid, &e))?
+        .ok_or_else(|| not_found(rid))
+}
+
+/// `DELETE /v1/webhooks/{id}`: no event is delivered to it any more.
+#[utoipa::path(
+    delete,
+    path = "/v1/webhooks/{id}",
+    tag = "webhooks",
+    summary = "Delete a webhook endpoint",
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn delete(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if !plausible_id(&id) {
+        return Err(not_found(&rid));
+    }
+    let removed = app
+        .webhooks
+        .store
+        .delete(&tenant.id, &id)
+        .await
+        .map_err(|e| unavailable(&rid, &e))?;
+    if !removed {
+        return Err(not_found(&rid));
+    }
+    tracing::info!(request_id = %rid.0, webhook_id = %id, "webhook endpoint deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v1/webhooks/{id}/rotate`: a new secret; the previous one keeps signing for
+/// `--webhook-rotation-overlap-s` (each delivery carries both signatures meanwhile).
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/rotate",
+    tag = "webhooks",
+    summary = "Rotate a webhook endpoint's secret",
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The new secret, shown once; the previous one signs too until `previous_secret_until_ms`", body = WebhookSecret),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn rotate(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    find(&app, &tenant, &id, &rid).await?;
+    let secret =
+        Secret::generate().map_err(|e| ApiError::new(Code::InternalError, &rid, e.to_string()))?;
+    let now = now_ms();
+    let record = app
+        .webhooks
+        .store
+        .rotate(
+            &tenant.id,
+            &id,
+            &secret.expose(),
+            now.saturating_add(app.webhooks.overlap_ms),
+        )
+        .await
+        .map_err(|e| unavailable(&rid, &e))?
+        .ok_or_else(|| not_found(&rid))?;
+    tracing::info!(request_id = %rid.0, webhook_id = %id, "webhook secret rotated");
+    Ok(json_answer(
+        StatusCode::OK,
+        HeaderMap::new(),
+        &WebhookSecret {
+            webhook: WebhookView::of(&record, now),
+            secret: record.secret.clone(),
+        },
+    ))
+}
+
+/// `POST /v1/webhooks/{id}/enable`: deliveries resume to an endpoint the notifier disabled.
+#[utoipa::path(
+    post,
+    path = "/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    summary = "Re-enable a disabled webhook endpoint",
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "Enabled", body = WebhookView),
+        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+    )
+)]
+pub async fn enable(
+    State(app): State<AppState>,
+    Extension(rid): Extension<RequestId>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    find(&app, &tenant, &id, &rid).await?;
+    app.webhooks
+        .store
+        .enable(&tenant.id, &id)
+        .await
+        .map_err(|e| unavailable(&rid, &e))?;
+    let record = find(&app, &tenant, &id, &rid).await?;
+    Ok(json_answer(
+        StatusCode::OK,
+        HeaderMap::new(),
+        &WebhookView::of(&record, now_ms()),
+    ))
+}
+
+/// Which endpoints a submitted job notifies, from the body's `webhooks` (checked before the job
+/// is queued): absent, every endpoint of the tenant (`*`, or nothing when it has none); `[]`,
+/// none; otherwise those ids, each one of the tenant's.
+pub async fn selection(
+    app: &AppState,
+    tenant: &str,
+    body: &Value,
+    rid: &RequestId,
+) -> Result<String, ApiError> {
+    let store = &app.webhooks.store;
+    match body.get("webhooks") {
+        None | Some(Value::Null) => {
+            let n = store
+                .count(tenant)
+                .await
+                .map_err(|e| unavailable(rid, &e))?;
+            Ok(if n > 0 {
+                "*".to_string()
+            } else {
+                String::new()
+            })
+        }
+        Some(Value::Array(items)) if items.len() > MAX_SELECTED => Err(invalid(
+            rid,
+            vec![FieldError::new(
+                "webhooks",
+                "too_many",
+                format!("at most {MAX_SELECTED} endpoints"),
+            )],
+        )),
+        Some(Value::Array(items)) => {
+            if items.is_empty() {
+                return Ok(String::new());
+            }
+            let known = store.ids(tenant).await.map_err(|e| unavailable(rid, &e))?;
+            let mut chosen: Vec<&str> = Vec::new();
+            let mut errors = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item.as_str() {
+                    Some(id) if known.iter().any(|k| k == id) => {
+                        if !chosen.contains(&id) {
+                            chosen.push(id);
+                        }
+                    }
+                    Some(_) => errors.push(FieldError::new(
+                        format!("webhooks[{i}]"),
+                        "unknown_webhook",
+                        "not one of your webhook endpoints",
+                    )),
+                    None => errors.push(FieldError::new(
+                        format!("webhooks[{i}]"),
+                        "type",
+                        "must be an endpoint id",
+                    )),
+                }
+            }
+            if !errors.is_empty() {
+                return Err(ApiError::new(
+                    Code::InvalidField,
+                    rid,
+                    "the route request has invalid fields",
+                )
+                .fields(errors));
+            }
+            Ok(chosen.join(","))
+        }
+        Some(_) => Err(ApiError::new(
+            Code::InvalidField,
+            rid,
+            "the route request has invalid fields",
+        )
+        .fields(vec![FieldError::new(
+            "webhooks",
+            "type",
+            "must be an array of endpoint ids",
+        )])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_body() {
+        let ok = parse_new(
+            &serde_json::json!({"url": "https://example.com/h", "events": ["route.failed", "route.failed"]}),
+        );
+        assert_eq!(
+            ok,
+            Ok((
+                "https://example.com/h".to_string(),
+                vec!["route.failed".to_string()]
+            ))
+        );
+        let errs =
+            parse_new(&serde_json::json!({"events": ["route.nope"], "x": 1})).expect_err("invalid");
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["x", "url", "events[0]"]);
+    }
+}

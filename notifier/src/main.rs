@@ -1,0 +1,190 @@
+//! `routeq-notifier [run]`: deliver webhooks until SIGTERM; `routeq-notifier dead list|replay`:
+//! the dead letters.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::routing::get;
+use clap::{Parser, Subcommand};
+use routeq_notifier::NotifierConfig;
+use routeq_notifier::engine::Engine;
+use routeq_notify::{Deliverer, OverrideResolver};
+use routeq_shared::redis::RedisArgs;
+use routeq_shared::redis::connect::Timeouts;
+use routeq_shared::telemetry::LogArgs;
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "routeq-notifier",
+    version,
+    about = "routeq's webhook notifier: delivers finished jobs' events to their endpoints"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Deliver webhooks until SIGTERM (the default).
+    Run(Box<NotifierConfig>),
+    /// The dead letters: deliveries past their schedule.
+    Dead {
+        #[command(subcommand)]
+        action: DeadAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadAction {
+    /// One JSON line per dead letter, oldest first.
+    List {
+        #[command(flatten)]
+        redis: Box<RedisArgs>,
+        /// At most this many per partition.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+    /// Schedule dead letters again (due now, a fresh schedule, the same webhook-id).
+    Replay {
+        #[command(flatten)]
+        redis: Box<RedisArgs>,
+        /// Dead letter ids (from `dead list`); with --all, every one.
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+async fn serve_ops(cfg: &NotifierConfig, token: CancellationToken) -> anyhow::Result<()> {
+    let handle = routeq_shared::telemetry::metrics_handle();
+    let router = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let h = handle.clone();
+                async move { routeq_shared::telemetry::render_metrics(&h) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "notifier metrics listening");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
+    });
+    Ok(())
+}
+
+async fn run(cfg: NotifierConfig) -> anyhow::Result<()> {
+    let deliverer_cfg = cfg.deliverer()?;
+    let resolver = OverrideResolver::parse(&cfg.webhook_hosts)
+        .map_err(|e| anyhow::anyhow!("--webhook-hosts: {e}"))?;
+    let keys = cfg.redis.keys()?;
+    let settings = cfg.redis.settings(Timeouts::WORKER);
+    let conn = cfg.redis.connection(&settings, "notifier")?;
+    let consumer = cfg.consumer.clone().unwrap_or_else(|| {
+        format!(
+            "notifier-{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    });
+    // Every metric registered before the first delivery (HELP texts and zero series).
+    routeq_shared::telemetry::metrics_handle();
+    routeq_notifier::startup::register_notifier_metrics();
+    let token = CancellationToken::new();
+    serve_ops(&cfg, token.clone()).await?;
+    tracing::info!(
+        consumer = %consumer,
+        schedule = %deliverer_cfg.schedule,
+        lease_ms = cfg.lease().as_millis() as u64,
+        "notifier started"
+    );
+    let deliverer = Deliverer::new(deliverer_cfg, Arc::new(resolver));
+    let engine = Engine::new(
+        conn,
+        settings,
+        keys,
+        consumer,
+        deliverer,
+        cfg.lease(),
+        cfg.reclaim_idle_ms,
+        cfg.batch,
+        Duration::from_millis(cfg.poll_ms.max(1)),
+    );
+    let running = tokio::spawn(engine.run(token.clone()));
+    routeq_shared::telemetry::shutdown_signal().await;
+    token.cancel();
+    let _ = running.await;
+    tracing::info!("notifier stopped");
+    Ok(())
+}
+
+async fn dead(action: DeadAction) -> anyhow::Result<()> {
+    match action {
+        DeadAction::List { redis, limit } => {
+            let conn = redis.command_connection(Timeouts::WORKER)?;
+            let keys = redis.keys()?;
+            for letter in routeq_notifier::dead::list(&conn, &keys, limit).await? {
+                println!("{}", serde_json::to_string(&letter)?);
+            }
+        }
+        DeadAction::Replay { redis, ids, all } => {
+            if ids.is_empty() && !all {
+                anyhow::bail!("name dead letter ids (from `dead list`) or pass --all");
+            }
+            let conn = redis.command_connection(Timeouts::WORKER)?;
+            let keys = redis.keys()?;
+            let n = routeq_notifier::dead::replay(&conn, &keys, &ids).await?;
+            println!("replayed {n}");
+        }
+    }
+    Ok(())
+}
+
+async fn main_inner() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    routeq_shared::telemetry::init_logging(&cli.log);
+    match cli.command {
+        None => {
+            let cfg = <NotifierConfig as clap::FromArgMatches>::from_arg_matches(
+                &<NotifierConfig as clap::Args>::augment_args(clap::Command::new("run"))
+                    .get_matches_from(["routeq-notifier"]),
+            )?;
+            run(cfg).await
+        }
+        Some(Command::Run(cfg)) => run(*cfg).await,
+        Some(Command::Dead { action }) => dead(action).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match main_inner().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("routeq-notifier: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+}
