@@ -85,6 +85,13 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
   python3 -m pip install --quiet pyyaml || apt_install python3-yaml
 fi
 
+# --- A browser for the console's test ------------------------------------------------------------
+# Debian's chromium, headless: testkit/tests/console.rs drives the web console through the Chrome
+# DevTools protocol (chromium --remote-debugging-port), so no chromium-driver is needed.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
+fi
+
 # --- Alerting and Kubernetes checks (scripts/check_deploy.py) ----------------------------------
 # amtool (Debian package prometheus-alertmanager) checks compose/alertmanager/alertmanager.yml and
 # its routing tree; kubernetes-validate (PyPI: it bundles the Kubernetes JSON schemas, so nothing

@@ -34,6 +34,8 @@ pub struct Application {
     settings: Settings,
     /// The admin listener (/metrics, /healthz, /readyz), when configured apart from the API.
     admin: Option<TcpListener>,
+    /// The console's admin credential: with it the admin listener serves /console.
+    console: Option<crate::console::Credential>,
 }
 
 impl Application {
@@ -70,6 +72,11 @@ impl Application {
         }
         let db = cfg.db.pool().transpose().context("database URL")?;
         let webhooks = crate::api::webhooks::WebhookApi::from_config(&cfg, conn.clone(), &keys)?;
+        let console = cfg
+            .console_credential_file
+            .as_deref()
+            .map(crate::console::Credential::from_file)
+            .transpose()?;
         let auth = Authenticator::from_config(&cfg, conn.clone(), keys);
         let listener = TcpListener::bind(cfg.listen)
             .await
@@ -111,6 +118,7 @@ impl Application {
             conn,
             settings,
             admin,
+            console,
         })
     }
 
@@ -138,8 +146,13 @@ impl Application {
             Duration::from_millis(state.cfg.subscription_heartbeat_ms),
             token.clone(),
         ));
+        let console = self.console;
         let admin_task = self.admin.map(|listener| {
-            let router = ops_router(state.clone());
+            let mut router = ops_router(state.clone());
+            if let Some(credential) = console {
+                tracing::info!("console served at /console on the admin listener");
+                router = router.merge(crate::console::router(state.clone(), credential));
+            }
             let t = token.clone();
             tokio::spawn(async move {
                 let _ = axum::serve(listener, router)

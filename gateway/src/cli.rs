@@ -1,40 +1,13 @@
-//! The gateway's operator commands: `routeq-gateway keys …` and `routeq-gateway secret …`.
+//! The gateway's operator commands: `routeq-gateway secret …`, and `routeq-gateway keys …`
+//! (deprecated: `routeq-admin keys`).
 
-use crate::auth::{ApiKeys, valid_tenant};
 use crate::config::{GatewayConfig, KeysAction, SecretAction};
 
-/// `routeq-gateway keys create|list|revoke`.
+/// `routeq-gateway keys create|list|revoke`: deprecated, `routeq-admin keys` with a notice on
+/// stderr (the Redis flags are the gateway's, before or after the command name).
 pub async fn keys(cfg: &GatewayConfig, action: KeysAction) -> anyhow::Result<()> {
-    let store = ApiKeys::new(
-        cfg.redis
-            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)?,
-        cfg.redis.keys()?,
-    );
-    match action {
-        KeysAction::Create {
-            tenant,
-            rate,
-            max_queued,
-        } => {
-            anyhow::ensure!(
-                valid_tenant(&tenant),
-                "--tenant must be 1-64 characters of letters, digits, '-', '_' or '.'"
-            );
-            let (id, key) = store.create(&tenant, rate, max_queued).await?;
-            println!("created key {id} for tenant {tenant}; it is shown only now:");
-            println!("{key}");
-        }
-        KeysAction::List => {
-            for k in store.list().await? {
-                println!("{}", serde_json::to_string(&k)?);
-            }
-        }
-        KeysAction::Revoke { id } => {
-            anyhow::ensure!(store.revoke(&id).await?, "no key with id {id}");
-            println!("revoked key {id}");
-        }
-    }
-    Ok(())
+    routeq_admin::deprecated("routeq-gateway keys", "routeq-admin keys");
+    routeq_admin::keys::run(&cfg.redis, action, &mut std::io::stdout().lock()).await
 }
 
 /// `routeq-gateway secret keygen|encrypt`.

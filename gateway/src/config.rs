@@ -21,6 +21,8 @@ pub struct GatewayArgs {
     #[command(flatten)]
     pub log: LogArgs,
     #[command(flatten)]
+    pub trace: routeq_shared::telemetry::trace::TraceArgs,
+    #[command(flatten)]
     pub runtime: routeq_shared::runtime::RuntimeArgs,
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -29,7 +31,7 @@ pub struct GatewayArgs {
 /// Operations besides serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Manage API keys (stored hashed in Redis under --key-prefix).
+    /// Deprecated: use `routeq-admin keys`. Manage API keys (stored hashed in Redis).
     Keys {
         #[command(subcommand)]
         action: KeysAction,
@@ -49,24 +51,8 @@ pub enum SecretAction {
     Encrypt,
 }
 
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum KeysAction {
-    /// Create a key for a tenant and print it once (it is stored only as a hash).
-    Create {
-        #[arg(long)]
-        tenant: String,
-        /// Requests per second this tenant may send (0 = the gateway's --tenant-rate-per-s).
-        #[arg(long, default_value_t = 0)]
-        rate: u64,
-        /// Jobs this tenant may have queued at once (0 = the gateway's --tenant-max-queued).
-        #[arg(long, default_value_t = 0)]
-        max_queued: u64,
-    },
-    /// List keys (ids, tenants, limits; never the keys).
-    List,
-    /// Revoke a key by id: requests with it are refused at once.
-    Revoke { id: String },
-}
+/// The key commands (`routeq-admin keys`; the gateway's `keys` is its deprecated old spelling).
+pub use routeq_admin::keys::KeysAction;
 
 /// How requests are authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -271,6 +257,11 @@ pub struct GatewayConfig {
     /// Webhooks: the most endpoints one tenant may register.
     #[arg(long, env = "ROUTEQ_WEBHOOK_MAX_PER_TENANT", default_value_t = 20)]
     pub webhook_max_per_tenant: u64,
+    /// File holding the web console's admin credential (an operator's password, not a tenant
+    /// key; at least 16 characters). With it the console is served at /console on the admin
+    /// listener (--admin-listen is then required); without it there is no console.
+    #[arg(long, env = "ROUTEQ_CONSOLE_CREDENTIAL_FILE")]
+    pub console_credential_file: Option<std::path::PathBuf>,
 }
 
 impl GatewayConfig {
@@ -361,6 +352,9 @@ impl GatewayConfig {
             .map_err(|e| format!("--webhook-allow: {e}"))?;
         routeq_notify::OverrideResolver::parse(&self.webhook_hosts)
             .map_err(|e| format!("--webhook-hosts: {e}"))?;
+        if self.console_credential_file.is_some() && self.admin_listen.is_none() {
+            return Err("--console-credential-file needs --admin-listen: the console is served only on the admin listener".into());
+        }
         self.redis.keys().map_err(|e| e.to_string())?;
         Ok(())
     }

@@ -22,7 +22,17 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(status);
     }
     let args = GatewayArgs::parse();
-    routeq_shared::telemetry::init_logging(&args.log);
+    // Traces only when serving; operator commands just log.
+    let _traces = if args.command.is_none() {
+        Some(routeq_shared::telemetry::init_telemetry(
+            &args.log,
+            &args.trace,
+            "routeq-gateway",
+        )?)
+    } else {
+        routeq_shared::telemetry::init_logging(&args.log);
+        None
+    };
     match args.command {
         Some(Command::Keys { action }) => routeq_shared::runtime::small()?
             .block_on(routeq_gateway::cli::keys(&args.gateway, action)),

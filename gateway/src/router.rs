@@ -71,10 +71,13 @@ pub fn api_router(state: AppState, auth: Authenticator, with_ops: bool) -> Route
         api = api.route("/_debug/panic", get(ops::debug_panic));
     }
     let max_header_bytes = state.cfg.max_header_bytes;
-    api.method_not_allowed_fallback(ops::method_not_allowed)
+    let api = api
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .route_layer(axum::middleware::from_fn(tag_route))
         .fallback(ops::not_found_fallback)
-        .with_state(state)
+        .with_state(state);
+    // Traces (when exported): inside `observe`, so the request id is known.
+    crate::http::trace::layer(api)
         .layer(axum::middleware::from_fn_with_state(
             max_header_bytes,
             limit_headers,

@@ -340,11 +340,11 @@ impl Watch {
         self.all.as_mut().enable();
     }
 
-    /// Until the next wake-up (of this job, or of every waiter).
-    async fn woken(&mut self) {
+    /// Until the next wake-up: of this job (`true`), or of every waiter (`false`).
+    async fn woken(&mut self) -> bool {
         tokio::select! {
-            () = self.one.as_mut() => {},
-            () = self.all.as_mut() => {},
+            () = self.one.as_mut() => true,
+            () = self.all.as_mut() => false,
         }
     }
 
@@ -352,7 +352,7 @@ impl Watch {
     /// stream that reads the job after each (`GET /v1/routes/{id}/events`).
     pub async fn next_wake(&mut self, max: Duration) {
         tokio::select! {
-            () = self.woken() => {},
+            _ = self.woken() => {},
             () = tokio::time::sleep(max) => {},
         }
         self.arm();
@@ -369,10 +369,16 @@ impl Watch {
         until: Instant,
         shutdown: &CancellationToken,
     ) -> Result<Option<JobRecord>, StoreError> {
+        // Traces: the wake-up by the job's completion and the read that follows it.
+        let mut wake: Option<tracing::Span> = None;
         loop {
-            let record = match known.take() {
-                Some(r) => Some(r),
-                None => store.get(tenant, &self.id).await?,
+            let record = match (known.take(), &wake) {
+                (Some(r), _) => Some(r),
+                (None, Some(span)) => {
+                    use tracing::Instrument;
+                    store.get(tenant, &self.id).instrument(span.clone()).await?
+                }
+                (None, None) => store.get(tenant, &self.id).await?,
             };
             match record {
                 Some(r) if !r.state.is_terminal() && Instant::now() < until => {
@@ -385,7 +391,15 @@ impl Watch {
                         tokio::time::sleep(POLL_UNSUBSCRIBED).await
                     };
                     tokio::select! {
-                        () = self.woken() => self.arm(),
+                        mine = self.woken() => {
+                            self.arm();
+                            if routeq_shared::telemetry::trace::enabled() {
+                                // `completion`: the job's own message; `everyone`: a
+                                // (re)subscription woke every waiter to re-read.
+                                let cause = if mine { "completion" } else { "everyone" };
+                                wake = Some(tracing::info_span!(target: routeq_shared::telemetry::trace::TARGET, "waiter.wake", job_id = %self.id, cause));
+                            }
+                        }
                         () = poll => self.arm(),
                         () = tokio::time::sleep_until(until.into()) => return Ok(Some(r)),
                         () = shutdown.cancelled() => return Ok(Some(r)),

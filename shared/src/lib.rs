@@ -7,10 +7,12 @@
 //!   connections, and the job store, outbox and dead letters built on them;
 //! - [`db`]: PostgreSQL, the durable record and the geocode store;
 //! - [`metrics`]: the catalogue of every metric, by concern;
+//! - [`admin`]: what operators read and do (overview, any job, pause), for the CLI and the console;
 //! - [`telemetry`], [`runtime`], [`secrets`], [`clock`]: process set-up every binary shares.
 //!
 //! Data flows one way: gateway → `{p}:jobs` stream → worker → job hash + `{p}:done` → gateway.
 
+pub mod admin;
 pub mod clock;
 pub mod codes;
 pub mod db;

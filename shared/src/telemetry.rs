@@ -26,10 +26,74 @@ pub struct LogArgs {
     pub log_level: String,
 }
 
+pub mod trace;
+
+/// Installs logging and, with `--otlp-endpoint`, trace export as `service` (the gateway and the
+/// worker call this instead of [`init_logging`]). Keep the guard until the runtime has stopped:
+/// dropping it exports the spans still buffered.
+///
+/// With tracing off this is [`init_logging`] with the trace target ([`trace::TARGET`]) turned
+/// off, so trace spans cost one cached callsite check. With it on, the log filter also shows the
+/// trace spans (their `trace_id` field is on every line logged inside them), and a second layer,
+/// filtered to the trace target alone, turns them into OpenTelemetry spans.
+pub fn init_telemetry(
+    log: &LogArgs,
+    traces: &trace::TraceArgs,
+    service: &'static str,
+) -> Result<trace::TraceGuard, trace::TraceConfigError> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let Some(url) = traces.traces_url()? else {
+        init_logging_with(log, "off");
+        trace::set_enabled(false, traces.redact);
+        return Ok(trace::TraceGuard(None));
+    };
+    let provider = trace::provider(traces, &url, service)?;
+    trace::set_enabled(true, traces.redact);
+    let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, service);
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(
+            tracing_subscriber::filter::Targets::new()
+                .with_target(trace::TARGET, tracing::Level::DEBUG),
+        );
+    let filter = log_filter(log, "info");
+    let registry = tracing_subscriber::registry().with(spans);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let _ = if log.log_format == "json" {
+        registry
+            .with(
+                fmt.json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_filter(filter),
+            )
+            .try_init()
+    } else {
+        registry.with(fmt.with_filter(filter)).try_init()
+    };
+    tracing::info!(endpoint = %url, ratio = traces.sample_ratio, parent_based = traces.parent_based, redact = traces.redact, "exporting traces");
+    Ok(trace::TraceGuard(Some(provider)))
+}
+
+/// The log filter from `--log-level`, with the trace target at `trace_level` (`off` or `info`).
+fn log_filter(args: &LogArgs, trace_level: &str) -> tracing_subscriber::EnvFilter {
+    let spec = format!("{},{}={trace_level}", args.log_level, trace::TARGET);
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("info,{}={trace_level}", trace::TARGET))
+    })
+}
+
 /// Installs the global tracing subscriber. Safe to call more than once (later calls do nothing).
 pub fn init_logging(args: &LogArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    init_logging_with(args, "off");
+}
+
+fn init_logging_with(args: &LogArgs, trace_level: &str) {
+    let filter = log_filter(args, trace_level);
     // Colour codes only for a terminal: a log file or a collector's pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -16,6 +16,7 @@
 //! Tests share the machine's Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432
 //! (`scripts/setup.sh`), each under names of its own, so they run in parallel.
 
+pub mod browser;
 pub mod cluster;
 pub mod fleet;
 pub mod gateway;

@@ -484,6 +484,7 @@ async fn submit_and_start(
         submitted_ms,
         max_open: 0,
         webhooks: "",
+        trace: "",
     };
     let s = store.submit(&job, 0).await.expect("submit");
     assert_eq!(

@@ -1,5 +1,5 @@
 //! `routeq-worker`: runs a worker until SIGINT/SIGTERM, or an operator command
-//! (`routeq-worker dead-letters …`, see `cli`).
+//! (`routeq-worker dead-letters …`, deprecated: `routeq-admin`).
 
 use clap::Parser;
 use routeq_worker::{Worker, WorkerArgs};
@@ -20,13 +20,17 @@ fn main() -> anyhow::Result<()> {
         std::process::exit(status);
     }
     let args = WorkerArgs::parse();
-    routeq_shared::telemetry::init_logging(&args.log);
     if let Some(command) = args.command {
+        routeq_shared::telemetry::init_logging(&args.log);
         return routeq_shared::runtime::small()?.block_on(routeq_worker::ops::cli::run(
             command,
+            &args.worker,
             &mut std::io::stdout().lock(),
         ));
     }
+    // Traces only when running a worker; kept until the runtime has stopped (flushed on drop).
+    let _traces =
+        routeq_shared::telemetry::init_telemetry(&args.log, &args.trace, "routeq-worker")?;
     // One runtime thread unless --threads says otherwise: the fleet scales by processes.
     args.runtime.build(1)?.block_on(async move {
         let worker = Worker::build(args.worker).await?;

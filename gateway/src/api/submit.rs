@@ -14,6 +14,8 @@ use routeq_shared::problem::FieldError;
 use routeq_shared::redis::StoreError;
 use routeq_shared::redis::scripts::Submitted;
 use routeq_shared::redis::store::NewJob;
+use routeq_shared::telemetry::trace;
+use tracing::Instrument;
 
 use crate::auth::Tenant;
 use crate::http::extract::{IdempotencyKey, PreferWait, json_body, require_json};
@@ -168,6 +170,8 @@ async fn accept(
     };
     let submitted_ms = now_ms();
     let wait = s.wait.0;
+    // The request span's context, for the worker to continue ("" when traces are off).
+    let trace_context = trace::carrier(&tracing::Span::current());
     let mut attempt = 0;
     let (id, submitted, watch) = loop {
         let id = keys.new_job_id(first + attempt);
@@ -180,11 +184,14 @@ async fn accept(
             submitted_ms,
             max_open: tenant.max_queued,
             webhooks: &s.webhooks,
+            trace: &trace_context,
         };
         // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes
         // before the answer to the submit is not missed and a new job needs no first read.
         let watch = wait.and_then(|_| app.waiters.watch(&id));
-        let submitted = submit_one(app, &job, rid).await?;
+        let submitted = submit_one(app, &job, rid)
+            .instrument(tracing::info_span!(target: trace::TARGET, "queue.submit", job_id = %id))
+            .await?;
         attempt += 1;
         match submitted {
             Submitted::TenantFull(_) | Submitted::Saturated(_) if attempt < tries => continue,

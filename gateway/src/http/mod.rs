@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod serve;
+pub mod trace;
 
 pub use error::{ApiError, job_response};
 

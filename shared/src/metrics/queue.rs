@@ -32,6 +32,12 @@ pub const COMPLETION_RATE: Metric = Metric::gauge(
     "Jobs leaving the queue per second, fleet-wide (smoothed).",
     &[],
 );
+/// Jobs submitted per second, fleet-wide (smoothed like the completion rate).
+pub const ARRIVAL_RATE: Metric = Metric::gauge(
+    "routeq_queue_arrival_rate",
+    "Jobs submitted per second, fleet-wide (smoothed).",
+    &[],
+);
 /// Backlog ÷ completion rate: how long a job submitted now would wait (capped at a day).
 pub const PREDICTED_WAIT: Metric = Metric::gauge(
     "routeq_queue_predicted_wait_seconds",
@@ -67,4 +73,5 @@ pub const ALL: &[&Metric] = &[
     &WORKERS_ALIVE,
     &DEAD_LETTERS,
     &RECORDS_BACKLOG,
+    &ARRIVAL_RATE,
 ];

@@ -274,6 +274,23 @@ impl Keys {
         format!("{}:sweep", self.prefix)
     }
 
+    /// Set while the fleet is paused (`routeq-admin pause`): workers take no new jobs; submits
+    /// still queue. A JSON [`crate::admin::pause::Paused`].
+    pub fn paused(&self) -> String {
+        format!("{}:paused", self.fleet())
+    }
+
+    /// The queue as a gateway last sampled it (rates and predicted wait), so the admin CLI and
+    /// the console report the numbers the gateways' `/metrics` report.
+    pub fn sampled(&self) -> String {
+        format!("{}:sampled", self.fleet())
+    }
+
+    /// Each worker's breakers: `<consumer> <provider>` → `<state> <at ms>`, refreshed every second.
+    pub fn breakers(&self) -> String {
+        format!("{}:breakers", self.fleet())
+    }
+
     /// A tenant's request counter for one second.
     pub fn tenant_rate(&self, tenant: &str, unix_second: u64) -> String {
         format!("{}:rl:{}:{}", self.fleet(), tenant, unix_second)

@@ -24,12 +24,16 @@
 //! | `{p}:notify:dead` | stream | webhook deliveries past their schedule (or refused for good), listed and replayed by `routeq-notifier dead` |
 //! | `{p}:webhook:<tenant>:<id>` | hash | a webhook endpoint ([`webhooks`]) |
 //! | `{p}:webhooks:<tenant>` | set | the tenant's webhook endpoint ids |
+//! | `{p}:paused` | string | set while the fleet is paused (JSON: since, reason): workers read no new jobs |
+//! | `{p}:sampled` | hash | the queue as a gateway last sampled it: `at arrival completion wait` |
+//! | `{p}:breakers` | hash | `<consumer> <provider>` → `<state> <at ms>`: each worker's breakers, every second |
 //! | `{p}:done` | pub/sub channel | the ids of jobs that just ended, separated by spaces; each id is published once, by the script that ended the job |
 //!
 //! Delivery is at-least-once: an entry stays in the group's pending list until the script that
 //! ends its job acknowledges it; entries idle longer than the reclaim time are taken over by live
 //! workers (XAUTOCLAIM). The terminal state is written once, by `lua/lib/finish.lua`.
 
+pub mod apikeys;
 pub mod connect;
 pub mod deadletters;
 pub mod keys;

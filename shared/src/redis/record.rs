@@ -4,7 +4,7 @@
 //! | shape | where | fields |
 //! | --- | --- | --- |
 //! | job hash | `{p}:job:<id>` | every field below but `event`, `reason`, `at`, `by` |
-//! | queue entry | `{p}:jobs` | `id tenant rid sub dl req` |
+//! | queue entry | `{p}:jobs` | `id tenant rid sub dl req` (and `tc` when the job is traced) |
 //! | dead letter | `{p}:dead` | `id tenant rid sub dl req att hist reason at by eid idem` |
 //! | records event | `{p}:records` | `ev` (`accepted` or `finished`) and the whole job hash |
 //!
@@ -74,6 +74,9 @@ fields! {
     /// The webhook endpoints that hear of the job's end: absent or `""` none, `*` every endpoint
     /// of the tenant, otherwise endpoint ids separated by commas.
     WEBHOOKS = webhooks: "wh",
+    /// Queue entries of traced jobs: the gateway span's W3C trace context, `traceparent[ tracestate]`
+    /// (absent when the gateway does not export traces).
+    TRACE = trace: "tc",
 }
 
 /// The two events of the records stream.
@@ -175,6 +178,8 @@ pub struct QueueEntry {
     pub request_id: String,
     pub submitted_ms: u64,
     pub deadline_ms: u64,
+    /// The gateway's trace context (`""`: not traced), see [`f::TRACE`].
+    pub trace: String,
     /// The request, or why it could not be read (a poison entry).
     pub request: Result<RouteRequest, String>,
 }
@@ -199,6 +204,7 @@ impl QueueEntry {
             request_id: text(&fields, f::REQUEST_ID),
             submitted_ms: number(&fields, f::SUBMITTED),
             deadline_ms: number(&fields, f::DEADLINE),
+            trace: text(&fields, f::TRACE),
             request: serde_json::from_str(&text(&fields, f::REQUEST)).map_err(|e| e.to_string()),
         })
     }

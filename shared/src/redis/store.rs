@@ -36,6 +36,8 @@ pub struct NewJob<'a> {
     /// The webhooks to notify when the job ends (`""` none, `*` all of the tenant's, or ids
     /// separated by commas); see [`crate::redis::record::f::WEBHOOKS`].
     pub webhooks: &'a str,
+    /// The W3C trace context the worker continues (`""`: not traced; see `record::f::TRACE`).
+    pub trace: &'a str,
 }
 
 /// A delivered job, as a worker holds it: whose it is, which job, which stream entry.
@@ -265,6 +267,7 @@ impl JobStore {
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
             job.webhooks.to_string(),
+            job.trace.to_string(),
         ];
         (keys, args)
     }

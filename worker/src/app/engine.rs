@@ -59,6 +59,10 @@ pub fn engine(
     super::metrics::register_provider(set.directions.name(), "route");
     let geo_chain = chain(set.geocoder.name(), r.geocoder_rps);
     let route_chain = chain(set.directions.name(), r.router_rps);
+    let mut breakers = vec![geo_chain.breaker().watcher()];
+    if route_chain.breaker().provider() != geo_chain.breaker().provider() {
+        breakers.push(route_chain.breaker().watcher());
+    }
     tracing::info!(
         geocoder = set.geocoder.name(),
         directions = set.directions.name(),
@@ -106,5 +110,6 @@ pub fn engine(
         label: set.label,
         simulated: set.simulated,
         stations: None,
+        breakers,
     })
 }

@@ -27,6 +27,8 @@ pub struct Worker {
     /// The durable record; the recorder runs in this process when it is set.
     pg: Option<sqlx::PgPool>,
     metrics_listener: TcpListener,
+    /// Fed by the pause watcher ([`job::pause`]), read by the readers through `ctx.paused`.
+    pause_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Worker {
@@ -78,6 +80,7 @@ impl Worker {
             store.keys().all().iter().map(|k| k.jobs_stream()),
             Duration::from_millis(cfg.reader_stale_ms),
         ));
+        let (pause_tx, paused) = job::pause::switch();
         let ctx = Arc::new(Ctx {
             completer: crate::job::completer::Completer::spawn(store.clone()),
             store,
@@ -90,9 +93,11 @@ impl Worker {
             settings,
             in_flight: Default::default(),
             readers,
+            paused,
         });
         Ok(Worker {
             ctx,
+            pause_tx,
             metrics_listener,
             pg,
         })
@@ -120,6 +125,24 @@ impl Worker {
         ));
 
         let keys = self.ctx.store.keys().clone();
+        // The pause is read before the readers start, so a worker started while the fleet is
+        // paused takes nothing.
+        if let Ok(p) = routeq_shared::admin::pause::get(&self.ctx.store.connection(), &keys).await {
+            self.pause_tx.send_replace(p.is_some());
+        }
+        tokio::spawn(job::pause::watch_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.pause_tx,
+            token.clone(),
+        ));
+        tokio::spawn(crate::ops::breakers::publish_loop(
+            self.ctx.store.connection(),
+            keys.clone(),
+            self.ctx.consumer.clone(),
+            self.ctx.engine.breakers.clone(),
+            token.clone(),
+        ));
         tracing::info!(consumer = %self.ctx.consumer, concurrency = self.ctx.cfg.concurrency, partitions = keys.partitions(), "worker started");
         let readers: Vec<_> = keys
             .all()

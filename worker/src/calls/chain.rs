@@ -24,6 +24,9 @@ use crate::calls::ratelimit::RateLimiter;
 use crate::calls::retry::RetryPolicy;
 use crate::providers::ProviderError;
 use routeq_shared::metrics::providers as m;
+use routeq_shared::telemetry::trace;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 /// The chain of one provider.
 #[derive(Debug)]
@@ -92,26 +95,41 @@ impl Chain {
             if remaining <= min_call / 2 {
                 return Err(ProviderError::Timeout);
             }
-            // The breaker first: an open one answers at once, without waiting for a slot or
-            // spending one of the fleet's quota.
-            let permit = self.breaker.permit()?;
-            self.limiter
-                .acquire(remaining.saturating_sub(min_call))
-                .await?;
-            let timeout = self
-                .call_timeout
-                .min(until.saturating_duration_since(Instant::now()));
-            if timeout.is_zero() {
-                return Err(ProviderError::Timeout);
-            }
-            let started = Instant::now();
-            let result = permit.run(timeout, op(timeout)).await;
-            self.observe(operation, started, &result);
+            // Traces: one span per attempt (rate-limit wait, breaker decision and the call),
+            // disabled at no cost when traces are off.
+            let span = tracing::info_span!(
+                target: trace::TARGET,
+                "provider.call",
+                otel.name = %format_args!("{} {operation}", self.provider),
+                otel.kind = "client",
+                provider = self.provider,
+                operation,
+                attempt,
+                outcome = Empty,
+                otel.status_code = Empty,
+            );
+            let result = self
+                .attempt(operation, remaining, min_call, until, &mut op)
+                .instrument(span.clone())
+                .await;
+            span.record(
+                "outcome",
+                match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.label(),
+                },
+            );
             let err = match result {
                 Ok(v) => return Ok(v),
-                Err(ProviderError::RateLimited {
+                Err(e) => {
+                    span.record("otel.status_code", "error");
+                    e
+                }
+            };
+            let err = match err {
+                ProviderError::RateLimited {
                     retry_after: Some(d),
-                }) if d > self.retry_after_max => {
+                } if d > self.retry_after_max => {
                     tracing::warn!(
                         provider = self.provider,
                         operation,
@@ -123,7 +141,7 @@ impl Chain {
                         retry_after: Some(self.retry_after_max),
                     }
                 }
-                Err(e) => e,
+                e => e,
             };
             if let ProviderError::RateLimited {
                 retry_after: Some(d),
@@ -155,6 +173,9 @@ impl Chain {
             }
             metrics::counter!(m::RETRIES.name, "provider" => self.provider, "reason" => err.label())
                 .increment(1);
+            span.in_scope(|| {
+                tracing::debug!(target: trace::TARGET, reason = err.label(), backoff_ms = wait.as_millis() as u64, "retry");
+            });
             tracing::info!(
                 provider = self.provider,
                 operation,
@@ -166,6 +187,44 @@ impl Chain {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// One attempt: the breaker's decision first (an open one answers at once, without waiting
+    /// for a slot or spending one of the fleet's quota), then the rate-limit slot and the call.
+    async fn attempt<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        remaining: Duration,
+        min_call: Duration,
+        until: Instant,
+        op: &mut F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut(Duration) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let permit = self.breaker.permit();
+        if trace::enabled() {
+            tracing::debug!(target: trace::TARGET, permitted = permit.is_ok(), state = self.breaker.state().as_str(), "breaker");
+        }
+        let permit = permit?;
+        let asked = trace::enabled().then(Instant::now);
+        self.limiter
+            .acquire(remaining.saturating_sub(min_call))
+            .await?;
+        if let Some(asked) = asked {
+            tracing::debug!(target: trace::TARGET, waited_ms = asked.elapsed().as_millis() as u64, "rate limit slot");
+        }
+        let timeout = self
+            .call_timeout
+            .min(until.saturating_duration_since(Instant::now()));
+        if timeout.is_zero() {
+            return Err(ProviderError::Timeout);
+        }
+        let started = Instant::now();
+        let result = permit.run(timeout, op(timeout)).await;
+        self.observe(operation, started, &result);
+        result
     }
 
     fn observe<T>(

@@ -29,6 +29,8 @@ pub struct WorkerArgs {
     pub worker: WorkerConfig,
     #[command(flatten, next_help_heading = "Logging")]
     pub log: LogArgs,
+    #[command(flatten, next_help_heading = "Tracing")]
+    pub trace: routeq_shared::telemetry::trace::TraceArgs,
     #[command(flatten, next_help_heading = "Process")]
     pub runtime: routeq_shared::runtime::RuntimeArgs,
 }
@@ -46,7 +48,7 @@ pub struct WorkerConfig {
 
     /// When finished jobs are appended to the records stream for the recorder: `auto` once a
     /// recorder exists (this worker's own, with --database-url), `on` always, `off` never.
-    #[arg(help_heading = "Database", long, hide_short_help = true, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto)]
+    #[arg(help_heading = "Database", long, hide_short_help = true, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto, global = true)]
     pub records: RecordsMode,
 
     /// Run a recorder (records stream → PostgreSQL) inside this worker when --database-url is set.
@@ -186,7 +188,8 @@ pub struct WorkerConfig {
         long,
         hide_short_help = true,
         env = "ROUTEQ_RESULT_TTL_S",
-        default_value_t = 86_400
+        default_value_t = 86_400,
+        global = true
     )]
     pub result_ttl_s: u64,
 

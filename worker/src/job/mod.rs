@@ -3,6 +3,7 @@
 
 pub mod completer;
 pub mod heartbeat;
+pub mod pause;
 pub mod reader;
 pub mod run;
 
@@ -34,6 +35,8 @@ pub struct Ctx {
     pub in_flight: Arc<Mutex<HashMap<String, u16>>>,
     /// The readers' last beats (what `/healthz` checks).
     pub readers: Arc<heartbeat::ReaderHealth>,
+    /// Whether the fleet is paused ([`pause`]): readers take no new jobs while it is.
+    pub paused: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Removes an entry from the in-flight set when dropped.

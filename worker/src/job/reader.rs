@@ -59,6 +59,10 @@ pub async fn read_loop(ctx: Arc<Ctx>, partition: Keys, shutdown: CancellationTok
                 }
             }
         }
+        // Paused: nothing new (our own pending entries are still re-read first).
+        if !reread_pending && !super::pause::wait_while_paused(&ctx.paused, &shutdown).await {
+            break;
+        }
         // Wait for capacity, then take the free permits (one only while this partition is idle).
         // Waiting here is not being stuck: beat while the jobs in flight hold every permit.
         let permits = loop {

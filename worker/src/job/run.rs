@@ -2,21 +2,25 @@
 //! with its completion (or, for a poison job, a dead letter).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::KeyValue;
 
 use redis::streams::StreamId;
 use routeq_shared::Code;
-use routeq_shared::job::{JobState, Timings, now_ms, now_us};
+use routeq_shared::job::{JobState, Place, Timings, now_ms, now_us};
 use routeq_shared::metrics::jobs as m;
 use routeq_shared::redis::Keys;
 use routeq_shared::redis::record::QueueEntry;
 use routeq_shared::redis::scripts::{Completed, Parked, Started};
 use routeq_shared::redis::store::Delivered;
+use routeq_shared::telemetry::trace;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::Ctx;
-use crate::steps::compute;
+use crate::steps::{Finished, compute};
 
 /// Starts a batch with one script and spawns a task per job that is now running.
 pub async fn dispatch(
@@ -48,6 +52,7 @@ pub async fn dispatch(
         }
     }
     let ids: Vec<Delivered<'_>> = parsed.iter().map(QueueEntry::delivered).collect();
+    let batch_started = trace::enabled().then(SystemTime::now);
     let (started, skew_ms) = match ctx
         .store
         .start_batch_timed(partition, &ids, &ctx.consumer, now_ms())
@@ -62,6 +67,7 @@ pub async fn dispatch(
             return;
         }
     };
+    let batch_done = batch_started.map_or(SystemTime::UNIX_EPOCH, |_| SystemTime::now());
     for (entry, outcome) in parsed.into_iter().zip(started) {
         match outcome {
             Started::Running(attempts) => {
@@ -70,14 +76,16 @@ pub async fn dispatch(
                     continue;
                 };
                 let ctx2 = ctx.clone();
-                let span = tracing::info_span!("job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
+                let traced = job_trace(&entry, attempts, reclaimed, batch_started, batch_done);
+                let span = tracing::info_span!(parent: &traced, "job", job_id = %entry.job_id, request_id = %entry.request_id, attempts, reclaimed);
                 let guard = ctx.track(&entry.entry_id, partition.index());
                 ctx.tracker.spawn(
                     async move {
                         run_job(ctx2, entry, attempts, permit, skew_ms).await;
                         drop(guard);
                     }
-                    .instrument(span),
+                    .instrument(span)
+                    .instrument(traced),
                 );
             }
             Started::Expired => {
@@ -144,9 +152,47 @@ async fn run_job(
         }
     };
 
-    // Store the outcome. Redis may blip or fail over: keep trying while the job's deadline
-    // allows (the entry is touched meanwhile, so nobody reclaims it); past it, the entry stays
-    // pending and whoever gets it next ends the job (the terminal state is written once).
+    // Store the outcome (see `store_outcome`).
+    let completing = tracing::info_span!(target: trace::TARGET, "job.complete", state = finished.state.as_str(), code = finished.code.as_str(), tries = Empty);
+    let (stored, tries) = store_outcome(&ctx, &entry, &finished, skew_ms)
+        .instrument(completing.clone())
+        .await;
+    completing.record("tries", tries);
+    drop(completing);
+    match stored {
+        Some(Completed::Stored) => {
+            let state = finished.state.as_str();
+            metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
+                .increment(1);
+            metrics::histogram!(m::COMPUTE_SECONDS.name)
+                .record(finished.outcome.timings.compute_us as f64 / 1e6);
+            metrics::histogram!(m::END_TO_END_SECONDS.name)
+                .record(now_us().saturating_sub(entry.submitted_ms * 1000) as f64 / 1e6);
+            tracing::info!(state, code = %finished.code, "job finished");
+        }
+        Some(Completed::Duplicate) => {
+            metrics::counter!(m::DUPLICATE_COMPLETIONS.name).increment(1);
+            tracing::info!("job had already finished elsewhere; duplicate completion ignored");
+        }
+        Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
+        None => tracing::error!(
+            tries,
+            "could not store the outcome by the deadline; the entry stays pending for reclaim"
+        ),
+    }
+    metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+}
+
+/// Stores the outcome. Redis may blip or fail over: keep trying while the job's deadline
+/// allows (the entry is touched meanwhile, so nobody reclaims it); past it, the entry stays
+/// pending and whoever gets it next ends the job (the terminal state is written once).
+/// Returns what the store answered (`None`: nothing stored by the deadline) and the tries made.
+async fn store_outcome(
+    ctx: &Ctx,
+    entry: &QueueEntry,
+    finished: &Finished,
+    skew_ms: i64,
+) -> (Option<Completed>, u32) {
     let mut delay = Duration::from_millis(50);
     let mut stored = None;
     let mut tries = 0u32;
@@ -175,28 +221,74 @@ async fn run_job(
             }
         }
     }
-    match stored {
-        Some(Completed::Stored) => {
-            let state = finished.state.as_str();
-            metrics::counter!(m::FINISHED.name, "state" => state, "code" => finished.code.as_str())
-                .increment(1);
-            metrics::histogram!(m::COMPUTE_SECONDS.name)
-                .record(finished.outcome.timings.compute_us as f64 / 1e6);
-            metrics::histogram!(m::END_TO_END_SECONDS.name)
-                .record(now_us().saturating_sub(entry.submitted_ms * 1000) as f64 / 1e6);
-            tracing::info!(state, code = %finished.code, "job finished");
-        }
-        Some(Completed::Duplicate) => {
-            metrics::counter!(m::DUPLICATE_COMPLETIONS.name).increment(1);
-            tracing::info!("job had already finished elsewhere; duplicate completion ignored");
-        }
-        Some(Completed::Gone) => tracing::warn!("job record expired before completion"),
-        None => tracing::error!(
-            tries,
-            "could not store the outcome by the deadline; the entry stays pending for reclaim"
-        ),
+    (stored, tries)
+}
+
+/// The job's trace span (disabled when traces are off): a child of the gateway's request span
+/// when the entry carries its context, with the job's time in the queue and its start (the
+/// batch's start script) as spans of their own, timed by when they happened.
+fn job_trace(
+    entry: &QueueEntry,
+    attempts: u32,
+    reclaimed: bool,
+    batch_started: Option<SystemTime>,
+    batch_done: SystemTime,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: trace::TARGET,
+        "worker.job",
+        otel.name = "job",
+        job_id = %entry.job_id,
+        request_id = %entry.request_id,
+        attempts,
+        reclaimed,
+        route.origin = Empty,
+        route.destination = Empty,
+        trace_id = Empty,
+    );
+    let Some(batch_started) = batch_started.filter(|_| !span.is_disabled()) else {
+        return span;
+    };
+    if let Ok(request) = &entry.request {
+        span.record("route.origin", place(&request.origin));
+        span.record("route.destination", place(&request.destination));
     }
-    metrics::gauge!(m::IN_FLIGHT.name).decrement(1.0);
+    let parent = trace::parent_from(&entry.trace);
+    let attrs = || {
+        vec![
+            KeyValue::new("job_id", entry.job_id.clone()),
+            KeyValue::new("attempts", i64::from(attempts)),
+        ]
+    };
+    if let Some(parent) = &parent {
+        trace::past_span(
+            "queue.wait",
+            parent,
+            trace::at_ms(entry.submitted_ms),
+            batch_started,
+            attrs(),
+        );
+    }
+    trace::continue_trace(&span, parent);
+    trace::past_span(
+        "job.start",
+        &trace::context_of(&span),
+        batch_started,
+        batch_done,
+        attrs(),
+    );
+    span
+}
+
+/// A stop for a span attribute: addresses and coordinates are personal data, redacted unless
+/// `--trace-redact false`; a station id is not.
+fn place(p: &Place) -> String {
+    match p {
+        Place::Coords(c) => trace::redact(&format!("{},{}", c.lat, c.lon)),
+        Place::Address { address } => trace::redact(address),
+        Place::Station { station_id } => format!("station:{station_id}"),
+        Place::NearestStation { .. } => "nearest_station".to_string(),
+    }
 }
 
 /// Parks a poison job in the dead-letter stream. If Redis is unreachable the entry stays

@@ -1,174 +1,34 @@
-//! The operator's commands, as subcommands of the worker binary:
-//!
-//! ```text
-//! routeq-worker dead-letters list [--limit N] [--json]
-//! routeq-worker dead-letters show <job-id | entry-id>
-//! routeq-worker dead-letters replay (<job-id | entry-id> | --all)
-//! routeq-worker dead-letters purge  (<job-id | entry-id> | --all)
-//! ```
-//!
-//! Replay puts the job back on the jobs stream **under the same job id** (with a fresh deadline
-//! of its own `deadline_ms`), so a client polling or waiting on it gets its answer. Purge gives
-//! up: the dead letter is deleted and its waiting job ends `failed`. Each takes the same Redis
-//! flags and `ROUTEQ_*` variables as the worker.
+//! The old spelling of the dead-letter commands, kept for one release:
+//! `routeq-worker dead-letters …` is `routeq-admin dead-letters …` ([`routeq_admin::dead_letters`])
+//! with a notice on stderr. The Redis flags, `--records` and `--result-ttl-s` are the worker's own
+//! (global flags: before or after the command name).
 
 use std::io::Write;
 
-use anyhow::Context;
-use routeq_shared::job::{now_ms, rfc3339_ms};
-use routeq_shared::redis::RedisArgs;
-use routeq_shared::redis::deadletters::DeadLetters;
-use routeq_shared::redis::record::DeadLetter;
-use routeq_shared::redis::scripts::{Purged, Replayed};
+use routeq_admin::dead_letters::{DeadLetterAction, DeadLetterOptions};
+
+use crate::config::WorkerConfig;
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
-    /// Inspect, replay or purge dead letters (jobs parked after --max-attempts deliveries).
+    /// Deprecated: use `routeq-admin dead-letters`. Inspect, replay or purge dead letters.
     #[command(name = "dead-letters")]
-    DeadLetters(DeadLetterArgs),
-}
-
-#[derive(Debug, Clone, clap::Args)]
-pub struct DeadLetterArgs {
-    #[command(flatten)]
-    pub redis: RedisArgs,
-
-    /// How long a replayed or purged job stays readable once it ends, in seconds (use the
-    /// workers' --result-ttl-s).
-    #[arg(long, env = "ROUTEQ_RESULT_TTL_S", default_value_t = 86_400)]
-    pub result_ttl_s: u64,
-
-    /// Append a `finished` record when a purge ends a job (use the workers' --records).
-    #[arg(long, env = "ROUTEQ_RECORDS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub records: bool,
-
-    #[command(subcommand)]
-    pub action: DeadLetterAction,
-}
-
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum DeadLetterAction {
-    /// List dead letters, oldest first.
-    List {
-        /// At most this many.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// One JSON object per line instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one dead letter with its request and delivery history, as JSON.
-    Show {
-        /// A job id or a dead-letter entry id.
-        id: String,
-    },
-    /// Put dead letters back on the jobs stream under their job ids.
-    Replay {
-        /// A job id or a dead-letter entry id.
-        #[arg(required_unless_present = "all")]
-        id: Option<String>,
-        /// Every dead letter.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
-    },
-    /// Delete dead letters; the jobs they hold end `failed` (INTERNAL_ERROR).
-    Purge {
-        /// A job id or a dead-letter entry id.
-        #[arg(required_unless_present = "all")]
-        id: Option<String>,
-        /// Every dead letter.
-        #[arg(long, conflicts_with = "id")]
-        all: bool,
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
     },
 }
 
-/// Runs a command, writing its report to `out`. An unknown id is an error (non-zero exit).
-pub async fn run(command: Command, out: &mut impl Write) -> anyhow::Result<()> {
+/// Runs a command against the fleet `cfg` names, writing its report to `out`.
+pub async fn run(command: Command, cfg: &WorkerConfig, out: &mut impl Write) -> anyhow::Result<()> {
     match command {
-        Command::DeadLetters(args) => dead_letters(args, out).await,
-    }
-}
-
-async fn dead_letters(args: DeadLetterArgs, out: &mut impl Write) -> anyhow::Result<()> {
-    let keys = args.redis.keys()?;
-    let dl = DeadLetters::new(
-        args.redis
-            .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)?,
-        keys,
-        args.result_ttl_s * 1000,
-        args.records,
-    );
-    match args.action {
-        DeadLetterAction::List { limit, json } => {
-            let letters = dl.list(limit).await.context("reading the dead letters")?;
-            if json {
-                for d in &letters {
-                    writeln!(out, "{}", serde_json::to_string(d)?)?;
-                }
-            } else {
-                writeln!(
-                    out,
-                    "{:<20} {:<38} {:>8} {:<24} reason",
-                    "entry", "job", "attempts", "parked at"
-                )?;
-                for d in &letters {
-                    writeln!(
-                        out,
-                        "{:<20} {:<38} {:>8} {:<24} {}",
-                        d.dead_id,
-                        d.job_id,
-                        d.attempts,
-                        rfc3339_ms(d.dead_at_ms),
-                        d.reason
-                    )?;
-                }
-                writeln!(out, "{} dead letter(s)", letters.len())?;
-            }
+        Command::DeadLetters { action } => {
+            routeq_admin::deprecated("routeq-worker dead-letters", "routeq-admin dead-letters");
+            let options = DeadLetterOptions {
+                result_ttl_s: cfg.result_ttl_s,
+                records: cfg.records,
+            };
+            routeq_admin::dead_letters::run(&cfg.redis, &options, action, out).await
         }
-        DeadLetterAction::Show { id } => {
-            let d = find(&dl, &id).await?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
-        }
-        DeadLetterAction::Replay { id, all } => {
-            for d in select(&dl, id, all).await? {
-                match dl.replay(&d, now_ms()).await? {
-                    Replayed::Queued { job_id } => writeln!(out, "replayed {job_id}")?,
-                    Replayed::AlreadyEnded { job_id, state } => writeln!(
-                        out,
-                        "{job_id} had already ended ({state}); dead letter removed"
-                    )?,
-                    Replayed::NotFound => writeln!(out, "{} is no longer a dead letter", d.job_id)?,
-                }
-            }
-        }
-        DeadLetterAction::Purge { id, all } => {
-            for d in select(&dl, id, all).await? {
-                if dl.purge(&d, now_ms()).await? == Purged::JobEnded {
-                    writeln!(out, "purged {}: the job ended failed", d.job_id)?;
-                } else {
-                    writeln!(out, "purged {}", d.job_id)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn find(dl: &DeadLetters, id: &str) -> anyhow::Result<DeadLetter> {
-    dl.find(id)
-        .await
-        .context("reading the dead letters")?
-        .with_context(|| format!("no dead letter for {id}"))
-}
-
-async fn select(
-    dl: &DeadLetters,
-    id: Option<String>,
-    all: bool,
-) -> anyhow::Result<Vec<DeadLetter>> {
-    match (id, all) {
-        (_, true) => Ok(dl.list(usize::MAX >> 1).await?),
-        (Some(id), false) => Ok(vec![find(dl, &id).await?]),
-        (None, false) => anyhow::bail!("name a dead letter or pass --all"),
     }
 }

@@ -3,5 +3,6 @@
 //! ([`recorder`]).
 
 pub mod admin;
+pub mod breakers;
 pub mod cli;
 pub mod recorder;

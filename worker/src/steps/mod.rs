@@ -45,6 +45,8 @@ pub struct Engine {
     pub simulated: bool,
     /// The charging stations (PostgreSQL), for station stops; `None` without a database.
     pub stations: Option<stations::StationLookup>,
+    /// Every provider's breaker, read by the publisher of the fleet's breaker states.
+    pub breakers: Vec<crate::calls::breaker::BreakerWatch>,
 }
 
 /// Computes a route for `request` before `until`.

@@ -8,7 +8,8 @@ use redis::RedisResult;
 
 use super::{Conn, RedisUrl, Settings, Topology, cluster, sentinel, single, url};
 
-/// Redis settings every binary shares.
+/// Redis settings every binary shares. Global: an operator command takes them before or after
+/// its name (`routeq-gateway --key-prefix P keys list` = `routeq-gateway keys list --key-prefix P`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
     /// Where Redis is: `redis://[:password@]host:port[/db]` (one server),
@@ -16,6 +17,7 @@ pub struct RedisArgs {
     /// `redis+cluster://[:password@]n1:7000,n2:7001,…` (Redis Cluster). A password is never logged.
     #[arg(
         long = "redis-url",
+        global = true,
         env = "ROUTEQ_REDIS_URL",
         default_value = "redis://127.0.0.1:6379",
         hide_env_values = true,
@@ -24,12 +26,13 @@ pub struct RedisArgs {
     pub redis_url: RedisUrl,
 
     /// File holding the Redis URL (Docker/Kubernetes secrets); wins over --redis-url.
-    #[arg(long = "redis-url-file", env = "ROUTEQ_REDIS_URL_FILE")]
+    #[arg(long = "redis-url-file", env = "ROUTEQ_REDIS_URL_FILE", global = true)]
     pub redis_url_file: Option<std::path::PathBuf>,
 
     /// Prefix of every key; must carry a Redis Cluster hash tag. Fleets sharing one Redis differ here.
     #[arg(
         long = "key-prefix",
+        global = true,
         env = "ROUTEQ_KEY_PREFIX",
         default_value = "{routeq}"
     )]
@@ -37,7 +40,12 @@ pub struct RedisArgs {
 
     /// Partitions of the job space, one hash tag each (spread over a cluster's nodes). Every
     /// gateway, worker and tool of a fleet must agree; never lower it while jobs are in flight.
-    #[arg(long = "partitions", env = "ROUTEQ_PARTITIONS", default_value_t = 1)]
+    #[arg(
+        long = "partitions",
+        env = "ROUTEQ_PARTITIONS",
+        default_value_t = 1,
+        global = true
+    )]
     pub partitions: u16,
 
     /// Connect timeout for Redis connections, in ms (default: 100 for the gateway, whose
@@ -45,6 +53,7 @@ pub struct RedisArgs {
     #[arg(
         long = "redis-connect-timeout-ms",
         hide_short_help = true,
+        global = true,
         env = "ROUTEQ_REDIS_CONNECT_TIMEOUT_MS"
     )]
     pub connect_timeout_ms: Option<u64>,
@@ -55,6 +64,7 @@ pub struct RedisArgs {
     #[arg(
         long = "redis-response-timeout-ms",
         hide_short_help = true,
+        global = true,
         env = "ROUTEQ_REDIS_RESPONSE_TIMEOUT_MS"
     )]
     pub response_timeout_ms: Option<u64>,

@@ -16,6 +16,7 @@
 -- ARGV[11] "1" to append an `accepted` record to the records stream, "0" when no recorder runs
 -- ARGV[12] the most unfinished jobs this tenant may have (0 = no cap)
 -- ARGV[13] the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or ids)
+-- ARGV[14] the gateway's trace context for the worker ("" or absent when not traced)
 --
 -- Returns {1, id}       created
 --         {0, id}       the same key with the same request: the original job
@@ -62,8 +63,15 @@ if cap > 0 then
     return {-2, tostring(len)}
   end
 end
-local eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
-  F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4])
+local eid
+if ARGV[14] == nil or ARGV[14] == '' then
+  eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
+    F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4])
+else
+  eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
+    F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4],
+    F.trace, ARGV[14])
+end
 redis.call('HSET', KEYS[1], F.id, ARGV[1], F.tenant, ARGV[2], F.request_id, ARGV[3],
   F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, sub_ms,
   F.deadline, dl_ms, F.attempts, 0, F.entry, eid, F.idem, ARGV[10])

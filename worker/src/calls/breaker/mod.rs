@@ -162,6 +162,19 @@ enum Admission {
     Trial,
 }
 
+/// Reads one breaker's state from elsewhere (the publisher of `routeq-admin stats`).
+#[derive(Debug, Clone)]
+pub struct BreakerWatch {
+    pub provider: &'static str,
+    state: Arc<AtomicU8>,
+}
+
+impl BreakerWatch {
+    pub fn state(&self) -> BreakerState {
+        BreakerState::from_u8(self.state.load(Ordering::SeqCst))
+    }
+}
+
 /// One provider's circuit breaker in this process. Cheap to share (`Arc`).
 pub struct Breaker {
     provider: &'static str,
@@ -234,6 +247,14 @@ impl Breaker {
 
     pub fn provider(&self) -> &'static str {
         self.provider
+    }
+
+    /// A reader of this breaker's state (for publishing it to the fleet's `{p}:breakers`).
+    pub fn watcher(&self) -> BreakerWatch {
+        BreakerWatch {
+            provider: self.provider,
+            state: self.state.clone(),
+        }
     }
 
     /// The current state (as of the last transition; an open breaker whose open period has
