@@ -156,7 +156,7 @@ class Procs:
 
     def start(self, name, argv, env_extra=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEQ_")}
-        env["RUST_LOG"] = "warn"
+        env["ROUTEQ_LOG"] = "warn"
         env.update(env_extra or {})
         out = open(os.path.join(self.log_dir, f"{name}.log"), "w")
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -195,7 +195,7 @@ def create_api_key(gateway_bin, redis_url, prefix, tenant="loadtest"):
     Redis settings go by environment, which every position of the subcommand honours). The key is
     a throwaway: it lives under the run's prefix, which is deleted afterwards, and is never logged."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEQ_")}
-    env.update(ROUTEQ_REDIS_URL=redis_url, ROUTEQ_KEY_PREFIX=prefix, RUST_LOG="warn")
+    env.update(ROUTEQ_REDIS_URL=redis_url, ROUTEQ_KEY_PREFIX=prefix, ROUTEQ_LOG="warn")
     p = subprocess.run([gateway_bin, "keys", "create", "--tenant", tenant], env=env, capture_output=True, text=True,
                        timeout=30, stdin=subprocess.DEVNULL)
     lines = [x.strip() for x in p.stdout.splitlines() if x.strip()]
