@@ -35,6 +35,17 @@ class Redis:
         self.sock.sendall(b"".join(out))
         return self._read()
 
+    def pipeline(self, cmds):
+        """Sends every command, then reads every reply (one write, replies in order)."""
+        out = []
+        for args in cmds:
+            out.append(f"*{len(args)}\r\n".encode())
+            for a in args:
+                b = a if isinstance(a, bytes) else str(a).encode()
+                out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return [self._read() for _ in cmds]
+
     def _read(self):
         line = self.f.readline()
         t, rest = line[:1], line[1:-2]
@@ -104,6 +115,31 @@ def delete_prefix(r, prefix):
             n += r.cmd("UNLINK", *keys)
         if cursor == "0":
             return n
+
+
+def prefix_memory(r, prefix):
+    """Bytes Redis holds for the keys under `prefix` (`MEMORY USAGE key SAMPLES 0`, exact, summed),
+    by kind of key (the first segment after the prefix's braces: job, jobs, idem, open, …), and the
+    number of keys of each kind."""
+    pat = prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+    cursor, kinds = "0", {}
+    while True:
+        cursor, keys = r.cmd("SCAN", cursor, "MATCH", pat, "COUNT", 2000)
+        if keys:
+            sizes = r.pipeline([("MEMORY", "USAGE", k, "SAMPLES", "0") for k in keys])
+            for k, n in zip(keys, sizes):
+                kind = k[len(prefix):].lstrip(":").split(":", 1)[0] or "?"
+                b, c = kinds.get(kind, (0, 0))
+                kinds[kind] = (b + (n or 0), c + 1)
+        if cursor == "0":
+            return kinds
+
+
+def used_memory(r):
+    for line in r.cmd("INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    return None
 
 
 # ---------------------------------------------------------------- /proc
