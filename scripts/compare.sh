@@ -10,7 +10,7 @@
 #   scripts/compare.sh REV [--rounds 3] [--scenarios ingest,steady,spike,backlog]
 #                      [--ingest-jobs 20000] [--ingest-clients 50] [--rate 500] [--duration 20s]
 #                      [--concurrency 200] [--spike-mult 1.5] [--spike-ramp-s 10]
-#                      [--backlog-jobs 50000] [--out-dir DIR] [--out FILE]
+#                      [--backlog-jobs 50000] [--redis-url URL] [--out-dir DIR] [--out FILE]
 #   scripts/compare.sh faafef0 --rounds 3 --out /tmp/cmp.md      # about 15 minutes on 2 cores
 #   scripts/compare.sh --help
 set -euo pipefail
@@ -46,9 +46,23 @@ echo "[compare] building this tree ($(git -C "$root" rev-parse --short HEAD)$(gi
 CARGO_TARGET_DIR="$target" cargo build --release -q --manifest-path "$root/Cargo.toml" \
   -p routeq-gateway -p routeq-worker -p routeq-sim -p routeq-bench --bins
 
+mkdir -p "$out_dir"
+# A private Redis for the runs (no persistence): its INFO cpu is then routeq's alone, not that of
+# whatever else uses the machine's shared server. --redis-url URL uses that server instead.
+case " ${args[*]:-} " in
+  *" --redis-url "*) ;;
+  *)
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --logfile "" >"$out_dir/redis.log" 2>&1 &
+    redis_pid=$!
+    trap 'kill "$redis_pid" 2>/dev/null || true' EXIT
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    args+=(--redis-url "redis://127.0.0.1:$port")
+    ;;
+esac
+
 head_name="$(git -C "$root" rev-parse --short HEAD)"
 git -C "$root" diff --quiet HEAD || head_name="$head_name+wip"
-mkdir -p "$out_dir"
-exec python3 "$root/loadtest/bench/loadtest/compare.py" --a-bin "$rev_target/release" --a-name "$rev" \
+python3 "$root/loadtest/bench/loadtest/compare.py" --a-bin "$rev_target/release" --a-name "$rev" \
   --b-bin "$target/release" --b-name "$head_name" --bench "$target/release/routeq-bench" \
   --out-dir "$out_dir" "${args[@]}"
