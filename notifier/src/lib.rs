@@ -13,6 +13,7 @@
 pub mod config;
 pub mod dead;
 pub mod engine;
+pub mod startup;
 pub mod task;
 
 pub use config::NotifierConfig;

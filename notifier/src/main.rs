@@ -72,7 +72,7 @@ async fn serve_ops(cfg: &NotifierConfig, token: CancellationToken) -> anyhow::Re
             "/metrics",
             get(move || {
                 let h = handle.clone();
-                async move { h.render() }
+                async move { routeq_shared::telemetry::render_metrics(&h) }
             }),
         );
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -101,11 +101,9 @@ async fn run(cfg: NotifierConfig) -> anyhow::Result<()> {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         )
     });
-    // Every metric registered before the first delivery (HELP texts at start-up).
-    routeq_notify::metrics::describe();
-    for metric in routeq_shared::metrics::webhooks::ALL {
-        metric.describe();
-    }
+    // Every metric registered before the first delivery (HELP texts and zero series).
+    routeq_shared::telemetry::metrics_handle();
+    routeq_notifier::startup::register_notifier_metrics();
     let token = CancellationToken::new();
     serve_ops(&cfg, token.clone()).await?;
     tracing::info!(

@@ -14,10 +14,7 @@ BIN_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug"
 
 ROUTEQ_BINARIES = {"routeq-gateway", "routeq-worker", "routeq-recorder", "routeq-sim"}
 # Variables that are not routeq flags but are read by a routeq binary, and which binaries read them.
-FOREIGN_ENV = {
-    # routeq-sim's log filter (tracing's EnvFilter); the others use ROUTEQ_LOG.
-    "RUST_LOG": {"routeq-sim"},
-}
+FOREIGN_ENV: dict = {}
 # Settings announced before the binaries have them: the variable, the binaries that will read it,
 # and the issue that adds it. docs/operations.md must say so (the name appears in it). While a
 # binary's --help lacks one, a deployment file may set it already (clap ignores unknown
@@ -30,6 +27,7 @@ ANNOUNCED_ENV: dict[str, tuple[set[str], str]] = {}
 ADMIN_LISTEN_ENV = {
     "routeq-gateway": ["ROUTEQ_ADMIN_LISTEN", "ROUTEQ_LISTEN"],
     "routeq-worker": ["ROUTEQ_METRICS_LISTEN"],
+    "routeq-recorder": ["ROUTEQ_METRICS_LISTEN"],
     "routeq-sim": ["ROUTEQ_SIM_LISTEN"],
 }
 LISTEN_ENV = {"ROUTEQ_LISTEN", "ROUTEQ_ADMIN_LISTEN", "ROUTEQ_METRICS_LISTEN", "ROUTEQ_SIM_LISTEN"}

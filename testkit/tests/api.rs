@@ -897,3 +897,56 @@ async fn a_generated_client_reads_a_route_and_a_fallback_estimate_with_typed_fie
     );
     assert_eq!(estimate["method"], "great_circle_detour");
 }
+
+/// `/docs` is a page that works without JavaScript: for `POST /v1/routes` it shows the
+/// parameters, the body's fields, an example and a curl line, with this gateway's limits.
+#[tokio::test]
+async fn the_docs_page_shows_parameters_a_body_schema_and_an_example_for_post_routes() {
+    let app = TestGateway::start(|cfg| cfg.max_waypoints = 3).await;
+    let res = reqwest::get(app.url("/docs")).await.expect("get");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.expect("body");
+    assert!(!page.contains("<script"), "the page needs JavaScript");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads something from elsewhere"
+    );
+    let start = page
+        .find("id=\"post-_v1_routes\"")
+        .expect("a POST /v1/routes section");
+    let end = page[start + 1..]
+        .find("<h2")
+        .map(|i| start + 1 + i)
+        .unwrap_or(page.len());
+    let section = &page[start..end];
+    for needle in [
+        "<h3>Parameters</h3>",
+        "<code>Idempotency-Key</code>",
+        "<code>Prefer</code>",
+        "<code>X-Request-Id</code>",
+        "<h3>Request body <code>application/json</code></h3>",
+        "<code>origin</code>",
+        "<code>destination</code>",
+        "<code>deadline_ms</code>",
+        "items ≤ 3",
+        "Seoul Station",
+        "curl -i -X POST",
+        "Job-Final",
+    ] {
+        assert!(
+            section.contains(needle),
+            "POST /v1/routes on /docs lacks {needle:?}"
+        );
+    }
+    // Every operation has its curl line.
+    assert_eq!(
+        page.matches("<h3>Try it</h3>").count(),
+        page.matches("<h2 id=").count() - 1
+    );
+}

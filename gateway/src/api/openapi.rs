@@ -212,13 +212,15 @@ pub fn json() -> String {
 
 /// The document with the limits of `settings` (what a gateway serves at `/openapi.json`).
 pub fn json_for(settings: &super::openapi_finish::DocSettings) -> String {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::openapi_finish::finish(&mut doc, settings);
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string())
+    serde_json::to_string_pretty(&value_for(settings)).unwrap_or_else(|_| "{}".to_string())
 }
 
-/// A self-contained page (no external scripts) that renders `/openapi.json`.
-pub const DOCS_HTML: &str = include_str!("docs.html");
+/// The document as JSON, with the limits of `settings`.
+pub fn value_for(settings: &super::openapi_finish::DocSettings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_finish::finish(&mut doc, settings);
+    doc
+}
 
 #[cfg(test)]
 mod tests {
