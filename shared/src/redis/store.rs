@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use ::redis::AsyncCommands;
+use sha2::Digest;
 
 use super::connect::Conn;
 use super::keys::Keys;
@@ -29,6 +30,8 @@ pub struct NewJob<'a> {
     pub tenant: &'a str,
     pub request_id: &'a str,
     pub request: &'a RouteRequest,
+    /// `request.canonical_json()`, serialised once by the caller (it also answers with it).
+    pub request_json: &'a str,
     pub idempotency_key: Option<&'a str>,
     pub submitted_ms: u64,
     /// The most unfinished jobs this tenant may have (0 = no cap).
@@ -249,7 +252,8 @@ impl JobStore {
             keys.push(k.idempotency(job.tenant, key));
         }
         let fingerprint = if job.idempotency_key.is_some() {
-            job.request.fingerprint()
+            // RouteRequest::fingerprint() of the JSON already serialised.
+            hex::encode(sha2::Sha256::digest(job.request_json.as_bytes()))
         } else {
             String::new()
         };
@@ -257,7 +261,7 @@ impl JobStore {
             job.id.to_string(),
             job.tenant.to_string(),
             job.request_id.to_string(),
-            job.request.canonical_json(),
+            job.request_json.to_string(),
             fingerprint,
             job.submitted_ms.to_string(),
             deadline_ms.to_string(),
