@@ -140,12 +140,24 @@ pub struct WorkerConfig {
     /// process's recorder (0 = none): above half of it, `accepted` records of jobs still in
     /// Redis are shed (their `finished` record carries the whole job); above it, the oldest
     /// records are dropped.
-    #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RECORDS_MAX_LEN",
+        default_value_t = 1_000_000
+    )]
     pub records_max_len: u64,
 
     /// Consumers of the `workers` and `recorders` groups that hold no entry and have been idle
     /// this long (processes that died without a clean exit) are removed, in ms.
-    #[arg(long, env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS", default_value_t = 600_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS",
+        default_value_t = 600_000
+    )]
     pub dead_consumer_idle_ms: u64,
 
     /// How often to look for abandoned entries, in ms.
@@ -218,12 +230,24 @@ pub struct WorkerConfig {
 
     /// How often this worker looks for jobs past their deadline plus the grace that nobody ended,
     /// in ms (gateways sweep too; one process per partition sweeps each round, under a lease).
-    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_SWEEP_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
     pub sweep_interval_ms: u64,
 
     /// How long past its deadline a job may stay unfinished before the sweeper ends it
     /// `expired`, in ms (the same value as the gateways').
-    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_SWEEP_GRACE_MS",
+        default_value_t = 5_000
+    )]
     pub sweep_grace_ms: u64,
 
     /// Address of the worker's own /metrics and /healthz (port 0 picks a free port).
