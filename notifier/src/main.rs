@@ -1,5 +1,5 @@
 //! `routeq-notifier [run]`: deliver webhooks until SIGTERM; `routeq-notifier dead list|replay`:
-//! the dead letters.
+//! the dead letters; `routeq-notifier healthcheck [--url URL]`: probe a running one's /healthz.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -174,6 +174,15 @@ async fn main_inner() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `routeq-notifier healthcheck [--url URL]`: the container health check (the image has no curl).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let status = routeq_shared::telemetry::healthcheck_command(
+            &["ROUTEQ_NOTIFIER_LISTEN"],
+            "127.0.0.1:9105",
+        )
+        .await;
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     match main_inner().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
