@@ -62,6 +62,8 @@ pub struct Engine {
     held: Mutex<HashSet<String>>,
     /// Bounds the deliveries held at once.
     slots: Arc<Semaphore>,
+    /// Each loop's last step (fan-out of partition p: 2p, its delivery loop: 2p + 1).
+    pub heartbeat: Arc<crate::health::Heartbeat>,
 }
 
 impl Engine {
@@ -78,7 +80,11 @@ impl Engine {
         poll: Duration,
     ) -> Arc<Engine> {
         let max_pending = deliverer.config().max_pending.max(1);
+        let loops = (0..keys.all().len())
+            .flat_map(|p| [format!("fan_out:{p}"), format!("deliver:{p}")])
+            .collect();
         Arc::new(Engine {
+            heartbeat: Arc::new(crate::health::Heartbeat::new(loops)),
             endpoints: EndpointCache::new(Webhooks::new(conn.clone(), keys.clone())),
             conn,
             settings,
@@ -97,17 +103,19 @@ impl Engine {
     /// Runs both loops of every partition and the backlog gauges until `shutdown`.
     pub async fn run(self: Arc<Engine>, shutdown: CancellationToken) {
         let mut tasks = Vec::new();
-        for p in self.keys.all() {
+        for (i, p) in self.keys.all().into_iter().enumerate() {
             let wake = Arc::new(Notify::new());
             tasks.push(tokio::spawn(self.clone().fan_out(
                 p.clone(),
                 wake.clone(),
                 shutdown.clone(),
+                2 * i,
             )));
             tasks.push(tokio::spawn(self.clone().deliver_loop(
                 p,
                 wake,
                 shutdown.clone(),
+                2 * i + 1,
             )));
         }
         tasks.push(tokio::spawn(self.clone().gauges(shutdown.clone())));
@@ -138,7 +146,13 @@ impl Engine {
     }
 
     /// The fan-out loop of one partition.
-    async fn fan_out(self: Arc<Engine>, k: Keys, wake: Arc<Notify>, shutdown: CancellationToken) {
+    async fn fan_out(
+        self: Arc<Engine>,
+        k: Keys,
+        wake: Arc<Notify>,
+        shutdown: CancellationToken,
+        beat: usize,
+    ) {
         let stream = k.notify_stream();
         let block = Duration::from_millis(1000);
         let mut reader = Dedicated::for_reads(&self.conn, &stream, &self.settings, block);
@@ -147,6 +161,7 @@ impl Engine {
         let mut last_reclaim = Instant::now();
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat(beat);
             let step = async {
                 if !group_ready {
                     routeq_shared::redis::ensure_group(&self.conn, &stream, Keys::NOTIFIERS)
@@ -290,9 +305,11 @@ impl Engine {
         k: Keys,
         wake: Arc<Notify>,
         shutdown: CancellationToken,
+        beat: usize,
     ) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat(beat);
             let free = self.slots.available_permits().min(self.batch);
             let taken = if free == 0 {
                 Ok(Vec::new())

@@ -31,7 +31,7 @@ use crate::state::AppState;
 pub const EVENT_TYPES: [&str; 3] = ["route.succeeded", "route.failed", "route.finished"];
 
 /// The most endpoints one submission may name.
-const MAX_SELECTED: usize = 20;
+pub(crate) const MAX_SELECTED: usize = 20;
 
 /// What the webhook handlers share: the endpoint store, the address policy and the resolver.
 #[derive(Clone)]
