@@ -19,6 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::events::SseEvent;
 use super::stations::favourites::{FavouriteList, FavouriteView};
 use super::stations::{StationList, StationView};
 use super::webhooks::{NewWebhook, WebhookList, WebhookSecret, WebhookView};
@@ -198,7 +199,7 @@ impl Modify for Security {
         RouteRequest, Place, StationSearch, JobView, Problem, FieldError, Code, JobState,
         Profile, Coord, RouteResult, FallbackEstimate, ResolvedStop, Timings, Health,
         StationChoice, Alternative, StationView, StationList, FavouriteView,
-        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList
+        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList, SseEvent
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),
