@@ -121,6 +121,16 @@ fn fields(schema: &Value, doc: &Value, out: &mut String, depth: usize) {
         out.push_str("</ul>");
         return;
     }
+    if let Some(parts) = schema["allOf"].as_array() {
+        // A composed body (the route request plus the submit's own fields): each part's fields.
+        for part in parts {
+            fields(part, doc, out, depth + 1);
+        }
+        if schema["unevaluatedProperties"] == Value::Bool(false) {
+            out.push_str("<p>Other fields are refused.</p>");
+        }
+        return;
+    }
     let Some(props) = schema["properties"].as_object() else {
         return;
     };
