@@ -23,7 +23,9 @@ What it proves, each a separate check with its own error messages (code in scrip
 3. prometheus: `promtool check config`, `promtool check rules` (alerts.yml, alerts_infra.yml),
    `promtool test rules`; scrape jobs target the services' metrics ports; alerts go to the
    alertmanager service; every alert has a unit test that fires and one that does not, a
-   summary, a description and a runbook_url that resolves to its own docs/operations.md section.
+   summary, a description and a runbook_url that resolves to its own docs/operations.md section;
+   every job="..." an alert or a panel selects is scraped (prometheus.yml; kubernetes.yml for
+   the rule files it loads).
 4. alertmanager: `amtool check-config`; each severity the rules use reaches the intended
    receivers (`amtool config routes test`); every receiver's secret is mounted; the Redis
    exporter reads the fleet's streams; and (unless --no-live) one page sent to a real
@@ -60,7 +62,7 @@ from deploy_checks.images import Dockerfile, check_dockerfiles
 from deploy_checks.k8s import check_objects, check_schemas, load_manifests
 from deploy_checks.keda import check_k8s_prometheus, check_keda
 from deploy_checks.overlays import check_otel, check_sentinel
-from deploy_checks.monitoring import check_alert_tests, check_grafana, check_prometheus
+from deploy_checks.monitoring import check_alert_tests, check_grafana, check_prometheus, check_used_jobs
 
 # Optional compose layers (compose/compose.<layer>.yaml) and the environments each is checked on.
 OVERLAYS = {"sentinel": ("dev",), "otel": ("dev", "prod")}
@@ -129,6 +131,7 @@ def main() -> int:
     dev = next((f for f in fleets if f.label == "dev"), None)
     check_prometheus(dev)
     check_alert_tests()
+    check_used_jobs()
     check_alertmanager(fleets)
     if dev:
         check_grafana(dev)

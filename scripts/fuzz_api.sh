@@ -26,8 +26,12 @@ db="routeq_fuzz_$$_$RANDOM"
 createdb -h 127.0.0.1 -U postgres "$db"
 export ROUTEQ_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 target/debug/routeq-stations migrate >/dev/null
+# No worker runs here, so the sweeper would end every fuzzed job `expired` at its deadline plus the
+# grace, and GET would then answer the documented final 504 JOB_EXPIRED, which the "no 5xx" check
+# cannot tell from a crash: the grace is set past the run's length.
 target/debug/routeq-gateway --listen "127.0.0.1:$port" --key-prefix "$prefix" \
-  --log-level warn --tenant-rate-per-s 0 --admission false --max-wait-s 2 >"$log" 2>&1 &
+  --log-level warn --tenant-rate-per-s 0 --admission false --max-wait-s 2 \
+  --sweep-grace-ms 3600000 >"$log" 2>&1 &
 gw=$!
 cleanup() {
   kill "$gw" 2>/dev/null || true

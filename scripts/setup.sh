@@ -75,6 +75,8 @@ fi
 tools=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || tools+=(prometheus)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || tools+=(nginx-light)
+# chromium: scripts/docs_screenshot.sh renders /docs headless into docs/api-docs.png.
+command -v chromium >/dev/null 2>&1 || tools+=(chromium)
 if [ ${#tools[@]} -gt 0 ]; then
   apt_install "${tools[@]}"
 fi

@@ -127,11 +127,23 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let status = res.status().as_u16().to_string();
-    metrics::counter!(m::REQUESTS.name, "route" => route.clone(), "method" => method.clone(), "status" => status)
+    let code = res.status().as_u16();
+    let elapsed = started.elapsed();
+    // The access log: one line per request (target `access`; `ROUTEQ_LOG=info,access=off`
+    // silences it), with the route template, never the raw path (it names jobs and users).
+    tracing::info!(
+        target: "access",
+        request_id = %rid,
+        method = %method,
+        route = %route,
+        status = code,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "request"
+    );
+    metrics::counter!(m::REQUESTS.name, "route" => route.clone(), "method" => method.clone(), "status" => code.to_string())
         .increment(1);
     metrics::histogram!(m::DURATION.name, "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+        .record(elapsed.as_secs_f64());
     res
 }
 

@@ -16,6 +16,11 @@ pub struct NotifierConfig {
     #[arg(long, env = "ROUTEQ_NOTIFIER_LISTEN", default_value = "127.0.0.1:9105")]
     pub listen: SocketAddr,
 
+    /// /healthz answers 503 when a fan-out or delivery loop has made no step for this long, in
+    /// ms (each beats after every read, error and pause, so a Redis outage does not fail it).
+    #[arg(long, env = "ROUTEQ_NOTIFIER_STALE_MS", default_value_t = 30_000)]
+    pub stale_ms: u64,
+
     /// Consumer name in the `notifiers` group (unique per process; default: random).
     #[arg(long, env = "ROUTEQ_CONSUMER")]
     pub consumer: Option<String>,

@@ -8,11 +8,14 @@
 //! scales on its own backlog; and a worker restart never interrupts deliveries (or the reverse).
 //!
 //! - [`engine`]: the fan-out and delivery loops; [`task`]: one delivery as stored;
-//! - [`dead`]: dead letters (list, replay) and the backlog; [`config`]: the flags.
+//! - [`dead`]: dead letters (list, replay) and the backlog; [`config`]: the flags;
+//! - [`health`]: the loops' heartbeat behind `/healthz`.
 
 pub mod config;
 pub mod dead;
 pub mod engine;
+pub mod health;
+pub mod startup;
 pub mod task;
 
 pub use config::NotifierConfig;

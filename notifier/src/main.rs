@@ -1,19 +1,23 @@
 //! `routeq-notifier [run]`: deliver webhooks until SIGTERM; `routeq-notifier dead list|replay`:
-//! the dead letters.
+//! the dead letters; `routeq-notifier healthcheck [--url URL]`: probe a running one's /healthz.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Json;
+use axum::http::StatusCode;
 use axum::routing::get;
 use clap::{Parser, Subcommand};
 use routeq_notifier::NotifierConfig;
 use routeq_notifier::engine::Engine;
+use routeq_notifier::health::Heartbeat;
 use routeq_notify::{Deliverer, OverrideResolver};
 use routeq_shared::redis::RedisArgs;
 use routeq_shared::redis::connect::Timeouts;
 use routeq_shared::telemetry::LogArgs;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 #[global_allocator]
@@ -64,15 +68,38 @@ enum DeadAction {
     },
 }
 
-async fn serve_ops(cfg: &NotifierConfig, token: CancellationToken) -> anyhow::Result<()> {
+async fn serve_ops(
+    cfg: &NotifierConfig,
+    heartbeat: Arc<Heartbeat>,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
     let handle = routeq_shared::telemetry::metrics_handle();
+    let stale = Duration::from_millis(cfg.stale_ms.max(1));
     let router = axum::Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(move || {
+                let h = heartbeat.clone();
+                async move {
+                    match h.check(stale) {
+                        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+                        Err((name, idle)) => (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(json!({
+                                "status": "loop_stuck",
+                                "loop": name,
+                                "idle_ms": idle.as_millis() as u64,
+                            })),
+                        ),
+                    }
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {
                 let h = handle.clone();
-                async move { h.render() }
+                async move { routeq_shared::telemetry::render_metrics(&h) }
             }),
         );
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -101,30 +128,29 @@ async fn run(cfg: NotifierConfig) -> anyhow::Result<()> {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         )
     });
-    // Every metric registered before the first delivery (HELP texts at start-up).
-    routeq_notify::metrics::describe();
-    for metric in routeq_shared::metrics::webhooks::ALL {
-        metric.describe();
-    }
+    // Every metric registered before the first delivery (HELP texts and zero series).
+    routeq_shared::telemetry::metrics_handle();
+    routeq_notifier::startup::register_notifier_metrics();
     let token = CancellationToken::new();
-    serve_ops(&cfg, token.clone()).await?;
-    tracing::info!(
-        consumer = %consumer,
-        schedule = %deliverer_cfg.schedule,
-        lease_ms = cfg.lease().as_millis() as u64,
-        "notifier started"
-    );
+    let schedule = deliverer_cfg.schedule.to_string();
     let deliverer = Deliverer::new(deliverer_cfg, Arc::new(resolver));
     let engine = Engine::new(
         conn,
         settings,
         keys,
-        consumer,
+        consumer.clone(),
         deliverer,
         cfg.lease(),
         cfg.reclaim_idle_ms,
         cfg.batch,
         Duration::from_millis(cfg.poll_ms.max(1)),
+    );
+    serve_ops(&cfg, engine.heartbeat.clone(), token.clone()).await?;
+    tracing::info!(
+        consumer = %consumer,
+        schedule = %schedule,
+        lease_ms = cfg.lease().as_millis() as u64,
+        "notifier started"
     );
     let running = tokio::spawn(engine.run(token.clone()));
     routeq_shared::telemetry::shutdown_signal().await;
@@ -174,6 +200,15 @@ async fn main_inner() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `routeq-notifier healthcheck [--url URL]`: the container health check (the image has no curl).
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        let status = routeq_shared::telemetry::healthcheck_command(
+            &["ROUTEQ_NOTIFIER_LISTEN"],
+            "127.0.0.1:9105",
+        )
+        .await;
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     match main_inner().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

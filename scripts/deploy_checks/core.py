@@ -12,28 +12,27 @@ COMPOSE_DIR = ROOT / "compose"
 # The debug binaries, where `cargo build --bins` put them (CARGO_TARGET_DIR is honoured).
 BIN_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug"
 
-ROUTEQ_BINARIES = {"routeq-gateway", "routeq-worker", "routeq-recorder", "routeq-sim"}
+ROUTEQ_BINARIES = {"routeq-gateway", "routeq-worker", "routeq-recorder", "routeq-sim", "routeq-notifier"}
 # Variables that are not routeq flags but are read by a routeq binary, and which binaries read them.
-FOREIGN_ENV = {
-    # routeq-sim's log filter (tracing's EnvFilter); the others use ROUTEQ_LOG.
-    "RUST_LOG": {"routeq-sim"},
-}
+FOREIGN_ENV: dict = {}
 # Settings announced before the binaries have them: the variable, the binaries that will read it,
 # and the issue that adds it. docs/operations.md must say so (the name appears in it). While a
 # binary's --help lacks one, a deployment file may set it already (clap ignores unknown
 # variables, so the process runs as without it) and the check prints a notice instead of
 # failing; once the binary has it, the normal checks (name, values) apply and the notice asks for
 # the entry to be removed here.
-ANNOUNCED_ENV = {
-    "ROUTEQ_OTLP_ENDPOINT": ({"routeq-gateway", "routeq-worker"}, "issue 17: --otlp-endpoint"),
-}
+# (ROUTEQ_OTLP_ENDPOINT was one until issue 17 gave routeq-gateway and routeq-worker --otlp-endpoint.)
+ANNOUNCED_ENV: dict[str, tuple[set[str], str]] = {}
 # Where each routeq binary serves /healthz and /metrics: the first variable that is set wins.
 ADMIN_LISTEN_ENV = {
     "routeq-gateway": ["ROUTEQ_ADMIN_LISTEN", "ROUTEQ_LISTEN"],
     "routeq-worker": ["ROUTEQ_METRICS_LISTEN"],
+    "routeq-recorder": ["ROUTEQ_METRICS_LISTEN"],
     "routeq-sim": ["ROUTEQ_SIM_LISTEN"],
+    "routeq-notifier": ["ROUTEQ_NOTIFIER_LISTEN"],
 }
-LISTEN_ENV = {"ROUTEQ_LISTEN", "ROUTEQ_ADMIN_LISTEN", "ROUTEQ_METRICS_LISTEN", "ROUTEQ_SIM_LISTEN"}
+LISTEN_ENV = {"ROUTEQ_LISTEN", "ROUTEQ_ADMIN_LISTEN", "ROUTEQ_METRICS_LISTEN", "ROUTEQ_SIM_LISTEN",
+              "ROUTEQ_NOTIFIER_LISTEN"}
 # Ports of third-party images (their documented defaults; nginx's comes from routeq.conf).
 IMAGE_PORTS = {
     "redis": {6379}, "postgres": {5432}, "prom/prometheus": {9090}, "grafana/grafana": {3000},
@@ -41,10 +40,11 @@ IMAGE_PORTS = {
     # OTLP over gRPC and HTTP; Jaeger also serves its UI on 16686.
     "otel/opentelemetry-collector": {4317, 4318}, "jaegertracing/all-in-one": {4317, 4318, 16686},
 }
-SCRAPE_JOBS = {"routeq-gateway": "gateway", "routeq-worker": "worker", "routeq-sim": "sim"}
+SCRAPE_JOBS = {"routeq-gateway": "gateway", "routeq-worker": "worker", "routeq-sim": "sim",
+               "routeq-notifier": "notifier"}
 # Scrape jobs of third-party services, and the compose service each scrapes.
 STATIC_JOBS = {"redis": "redis-exporter", "alertmanager": "alertmanager"}
-SCALABLE = {"gateway", "worker"}
+SCALABLE = {"gateway", "worker", "notifier"}
 LIST_MERGE_KEYS = {"ports", "expose", "volumes", "secrets", "configs", "dns", "extra_hosts"}
 
 errors: list[str] = []

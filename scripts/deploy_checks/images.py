@@ -69,12 +69,15 @@ def check_dockerfiles(dockerfiles: dict[Path, Dockerfile]) -> None:
             h = help_of(binary)
             if h is None:
                 continue
+            # The variables of the command the CMD runs (`routeq-notifier run`) and the top level's.
+            helps = [x for x in check_args(f"{where}.CMD", binary, t["cmd"][1:]) if x is not h] + [h]
             for var, value in t["env"].items():
                 if var.startswith("ROUTEQ_"):
-                    if var not in h.env:
+                    known = next((x.env for x in helps if var in x.env), None)
+                    if known is None:
                         fail(f"{where}.ENV", f"`{binary}` reads no {var}")
                     else:
-                        check_value(f"{where}.ENV", var, value, h.env[var])
+                        check_value(f"{where}.ENV", var, value, known[var])
             hc = t["healthcheck"]
             if not hc or os.path.basename(hc[0]) != binary or hc[1:2] != ["healthcheck"]:
                 fail(f"{where}.HEALTHCHECK", f"should run `{binary} healthcheck` (got {hc})")

@@ -20,10 +20,11 @@ K8S_VERSION = "1.30.0"
 NAMESPACE = "routeq"
 # The image each binary ships in (compose/Dockerfile's targets).
 IMAGES = {"routeq-gateway": "routeq-gateway", "routeq-worker": "routeq-worker",
-          "routeq-recorder": "routeq-worker", "routeq-sim": "routeq-sim"}
+          "routeq-recorder": "routeq-worker", "routeq-sim": "routeq-sim", "routeq-notifier": "routeq-notifier"}
 # Probes each long-running binary must have: kind -> path.
 PROBES = {"routeq-gateway": {"livenessProbe": "/healthz", "readinessProbe": "/readyz"},
-          "routeq-worker": {"livenessProbe": "/healthz", "readinessProbe": "/healthz"}}
+          "routeq-worker": {"livenessProbe": "/healthz", "readinessProbe": "/healthz"},
+          "routeq-notifier": {"livenessProbe": "/healthz", "readinessProbe": "/healthz"}}
 
 
 class Obj:

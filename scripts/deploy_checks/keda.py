@@ -108,7 +108,7 @@ def check_k8s_prometheus(objs: list[Obj]) -> None:
     cfg = load_yaml(K8S_PROM) or {}
     jobs = {j["job_name"]: j for j in cfg.get("scrape_configs") or []}
     services = {o.name: o for o in objs if o.kind == "Service"}
-    for job in ("routeq-gateway", "routeq-worker"):
+    for job in ("routeq-gateway", "routeq-worker", "routeq-notifier"):
         if job not in jobs:
             fail(rel(K8S_PROM), f"no scrape job {job}")
             continue

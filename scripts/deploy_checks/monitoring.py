@@ -210,3 +210,42 @@ def check_grafana(fleet: Fleet) -> None:
     print(f"[check_deploy] {len(exprs)} panel queries parse", flush=True)
 
 
+
+
+def jobs_selected(expr: str) -> set[str]:
+    """The scrape jobs a PromQL expression selects by name (job="..."; regex matchers are not read)."""
+    return set(re.findall(r'\bjob\s*=\s*"([^"]+)"', expr))
+
+
+def check_used_jobs() -> None:
+    """Every job an alert rule or a dashboard panel selects is a scrape job: of
+    prometheus/prometheus.yml (compose, which loads every rule file and feeds Grafana), and, for
+    the rule files prometheus/kubernetes.yml loads, of that one too. A selected job nobody scrapes
+    is a panel that stays empty and an alert that never fires."""
+    users: list[tuple[str, str]] = []
+    for file, r in alert_rules():
+        users += [(f"prometheus/{file}: {r['alert']}", j) for j in jobs_selected(str(r.get("expr", "")))]
+    for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json")):
+        try:
+            dash = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            continue  # check_grafana reports it
+        panels = list(dash.get("panels") or [])
+        for p in list(panels):
+            panels += p.get("panels") or []
+        for p in panels:
+            for t in p.get("targets") or []:
+                users += [(f"{rel(path)}: panel {p.get('title')!r}", j) for j in jobs_selected(str(t.get("expr", "")))]
+    compose_jobs = {j.get("job_name") for j in (load_yaml(PROM_DIR / "prometheus.yml") or {}).get("scrape_configs") or []}
+    for where, job in users:
+        if job not in compose_jobs:
+            fail(where, f"selects job={job!r}, which prometheus/prometheus.yml does not scrape")
+    k8s_cfg = load_yaml(PROM_DIR / "kubernetes.yml") or {}
+    k8s_jobs = {j.get("job_name") for j in k8s_cfg.get("scrape_configs") or []}
+    for f in k8s_cfg.get("rule_files") or []:
+        for g in (load_yaml(PROM_DIR / f) or {}).get("groups") or []:
+            for r in g.get("rules") or []:
+                for job in jobs_selected(str(r.get("expr", ""))) - k8s_jobs:
+                    fail(f"prometheus/{f}: {r.get('alert') or r.get('record')}",
+                         f"selects job={job!r}, which prometheus/kubernetes.yml (which loads {f}) does not scrape")
+    print(f"[check_deploy] {len(users)} job selectors of alerts and panels name scraped jobs", flush=True)

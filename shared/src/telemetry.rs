@@ -60,7 +60,9 @@ pub fn init_telemetry(
         );
     let filter = log_filter(log, "info");
     let registry = tracing_subscriber::registry().with(spans);
-    let fmt = tracing_subscriber::fmt::layer().with_target(true);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let _ = if log.log_format == "json" {
         registry
             .with(
@@ -92,9 +94,11 @@ pub fn init_logging(args: &LogArgs) {
 
 fn init_logging_with(args: &LogArgs, trace_level: &str) {
     let filter = log_filter(args, trace_level);
+    // Colour codes only for a terminal: a log file or a collector's pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let _ = if args.log_format == "json" {
         builder
             .json()

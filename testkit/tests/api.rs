@@ -799,6 +799,82 @@ async fn the_served_openapi_document_is_the_committed_one_and_follows_the_flags(
     assert_eq!(wait["schema"]["maximum"], 7);
 }
 
+/// The properties a schema of the served document allows, through `$ref` and `allOf`.
+fn properties_of(doc: &Value, schema: &Value, depth: usize) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if depth > 8 {
+        return out;
+    }
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap_or_default();
+        out.extend(properties_of(
+            doc,
+            &doc["components"]["schemas"][name],
+            depth + 1,
+        ));
+    }
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        out.extend(properties_of(doc, part, depth + 1));
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        out.extend(props.clone());
+    }
+    out
+}
+
+/// The submit body's `webhooks` (read beside the RouteRequest) is in the served document's
+/// POST /v1/routes request body, with its limit, and the body stays closed to unknown fields
+/// without refusing it.
+#[tokio::test]
+async fn the_served_openapi_document_lists_webhooks_in_the_submit_body() {
+    let app = spawn().await;
+    let doc: Value = reqwest::get(app.url("/openapi.json"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let body =
+        &doc["paths"]["/v1/routes"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let props = properties_of(&doc, body, 0);
+    for field in [
+        "origin",
+        "destination",
+        "waypoints",
+        "profile",
+        "deadline_ms",
+    ] {
+        assert!(
+            props.contains_key(field),
+            "the submit body lost {field}: {body}"
+        );
+    }
+    let webhooks = props
+        .get("webhooks")
+        .unwrap_or_else(|| panic!("POST /v1/routes body has no `webhooks`: {body}"));
+    assert_eq!(webhooks["type"], "array", "{webhooks}");
+    assert_eq!(webhooks["items"]["type"], "string", "{webhooks}");
+    assert_eq!(webhooks["maxItems"], 20, "{webhooks}");
+    // Closed at the body (an `additionalProperties: false` inside an allOf part would refuse
+    // `webhooks`), and the examples include one with webhooks.
+    let submission = &doc["components"]["schemas"]["RouteSubmission"];
+    assert_eq!(submission["unevaluatedProperties"], false, "{submission}");
+    assert!(
+        doc["components"]["schemas"]["RouteRequest"]["additionalProperties"].is_null(),
+        "RouteRequest closed inside the allOf refuses webhooks"
+    );
+    let examples = &doc["paths"]["/v1/routes"]["post"]["requestBody"]["content"]["application/json"]
+        ["examples"];
+    assert!(
+        examples
+            .as_object()
+            .expect("examples")
+            .values()
+            .any(|e| e["value"]["webhooks"].is_array()),
+        "no example with webhooks"
+    );
+}
+
 /// A Python client generated from the served document (openapi-python-client, in the venv
 /// scripts/setup.sh makes) submits, waits and reads a route, then a fallback estimate answered
 /// 503, with typed fields.
@@ -896,4 +972,57 @@ async fn a_generated_client_reads_a_route_and_a_fallback_estimate_with_typed_fie
         "{estimate}"
     );
     assert_eq!(estimate["method"], "great_circle_detour");
+}
+
+/// `/docs` is a page that works without JavaScript: for `POST /v1/routes` it shows the
+/// parameters, the body's fields, an example and a curl line, with this gateway's limits.
+#[tokio::test]
+async fn the_docs_page_shows_parameters_a_body_schema_and_an_example_for_post_routes() {
+    let app = TestGateway::start(|cfg| cfg.max_waypoints = 3).await;
+    let res = reqwest::get(app.url("/docs")).await.expect("get");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.expect("body");
+    assert!(!page.contains("<script"), "the page needs JavaScript");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page loads something from elsewhere"
+    );
+    let start = page
+        .find("id=\"post-_v1_routes\"")
+        .expect("a POST /v1/routes section");
+    let end = page[start + 1..]
+        .find("<h2")
+        .map(|i| start + 1 + i)
+        .unwrap_or(page.len());
+    let section = &page[start..end];
+    for needle in [
+        "<h3>Parameters</h3>",
+        "<code>Idempotency-Key</code>",
+        "<code>Prefer</code>",
+        "<code>X-Request-Id</code>",
+        "<h3>Request body <code>application/json</code></h3>",
+        "<code>origin</code>",
+        "<code>destination</code>",
+        "<code>deadline_ms</code>",
+        "items ≤ 3",
+        "Seoul Station",
+        "curl -i -X POST",
+        "Job-Final",
+    ] {
+        assert!(
+            section.contains(needle),
+            "POST /v1/routes on /docs lacks {needle:?}"
+        );
+    }
+    // Every operation has its curl line.
+    assert_eq!(
+        page.matches("<h3>Try it</h3>").count(),
+        page.matches("<h2 id=").count() - 1
+    );
 }

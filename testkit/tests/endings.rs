@@ -482,11 +482,13 @@ async fn submit_and_start(
 ) -> routeq_shared::redis::scripts::Started {
     let keys = store.keys().clone();
     let id = keys.new_job_id(0);
+    let request_json = request.canonical_json();
     let job = routeq_shared::redis::store::NewJob {
         id: &id,
         tenant: "default",
         request_id: "rid",
         request,
+        request_json: &request_json,
         idempotency_key: None,
         submitted_ms,
         max_open: 0,

@@ -132,3 +132,162 @@ async fn the_healthcheck_subcommand_exits_0_only_when_the_gateway_answers() {
     // A flag it does not know is a usage error (2), never a silent pass.
     assert_eq!(healthcheck(&["--bogus"], &[]), Some(2));
 }
+
+// ---------------------------------------------------------------------------------------------
+// CLI traps a new user hits
+
+/// The gateway's access log: one structured line per request with its request id, method, route
+/// template (not the raw path, which names a job), status and duration.
+#[tokio::test]
+async fn every_request_gets_a_structured_access_log_line() {
+    let (_prefix, gw) = start_gateway();
+    let addr = gw.addr().await;
+    let res = reqwest::Client::new()
+        .get(format!(
+            "http://{addr}/v1/routes/0192f5e4-6c1a-7b3e-9d2a-5f4c3b2a1908"
+        ))
+        .header("x-request-id", "access-log-1")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    let until = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let found = gw.lines().into_iter().find_map(|l| {
+            let v: Value = serde_json::from_str(&l).ok()?;
+            (v["request_id"] == "access-log-1" && v["message"] == "request").then_some(v)
+        });
+        if let Some(v) = found {
+            break v;
+        }
+        assert!(
+            Instant::now() < until,
+            "no access log line for the request: {:?}",
+            gw.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(line["method"], "GET", "{line}");
+    assert_eq!(line["route"], "/v1/routes/{id}", "{line}");
+    assert_eq!(line["status"], 404, "{line}");
+    assert!(line["duration_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(line["target"], "access", "{line}");
+}
+
+/// Logs written to a file or a pipe carry no colour codes (only a terminal gets them).
+#[tokio::test]
+async fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    let prefix = Prefix::new("plain-log");
+    let mut child = Command::new(bin("routeq-gateway"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--redis-url",
+            REDIS,
+            "--key-prefix",
+        ])
+        .arg(&prefix.prefix)
+        .args([
+            "--records",
+            "off",
+            "--log-format",
+            "text",
+            "--log-level",
+            "info",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).contains("listening") {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = String::from_utf8_lossy(&reader.join().expect("reader")).to_string();
+    assert!(text.contains("listening"), "no start-up line: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escape codes in a log written to a pipe: {text:?}"
+    );
+}
+
+/// The simulator reads its log filter from ROUTEQ_LOG (and --log-level) like every other binary.
+#[tokio::test]
+async fn the_simulator_reads_routeq_log_like_the_other_binaries() {
+    let port = routeq_testkit::free_port();
+    let out = |env: &[(&str, &str)]| {
+        let mut child = Command::new(bin("routeq-sim"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("RUST_LOG")
+            .env_remove("ROUTEQ_LOG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn routeq-sim");
+        routeq_testkit::proc::wait_port(port, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let quiet = out(&[("ROUTEQ_LOG", "warn")]);
+    assert!(
+        !quiet.contains("INFO"),
+        "ROUTEQ_LOG=warn still logs info lines: {quiet}"
+    );
+    let default = out(&[]);
+    assert!(
+        default.contains("INFO"),
+        "no info line by default: {default}"
+    );
+}
+
+/// `routeq-worker -h` is a short, grouped overview; `--help` has every flag, in the same groups.
+#[test]
+fn worker_help_is_grouped_and_short_help_is_short() {
+    let help = |flag: &str| {
+        let out = Command::new(bin("routeq-worker"))
+            .arg(flag)
+            .output()
+            .expect("routeq-worker --help");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let (short, long) = (help("-h"), help("--help"));
+    for heading in [
+        "Redis:",
+        "Jobs:",
+        "Providers:",
+        "Resilience:",
+        "Database:",
+        "Logging:",
+    ] {
+        assert!(
+            long.lines().any(|l| l.trim_end() == heading),
+            "--help has no {heading:?} group:\n{long}"
+        );
+    }
+    let lines = short.lines().count();
+    assert!(lines <= 80, "-h is {lines} lines:\n{short}");
+    assert!(
+        short.contains("--help"),
+        "-h says where the rest is:\n{short}"
+    );
+    assert!(long.contains("--breaker-failures") && !short.contains("--breaker-failures"));
+}

@@ -953,6 +953,32 @@ async fn dashboards_and_alerts_name_what_a_live_fleet_serves_and_prometheus_answ
         "routeq-sim",
         Scrape::parse(&text(&format!("{}/metrics", sim.base_url())).await),
     );
+    // The webhook notifier's series exist from its start (no webhook traffic here).
+    let notifier_addr = format!("127.0.0.1:{}", free_port());
+    let _notifier = Proc::spawn(
+        Command::new(routeq_testkit::proc::bin("routeq-notifier"))
+            .args([
+                "--log-level",
+                "warn",
+                "run",
+                "--redis-url",
+                REDIS,
+                "--key-prefix",
+                &prefix,
+            ])
+            .args(["--listen", &notifier_addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    );
+    wait_ok(
+        &format!("http://{notifier_addr}/healthz"),
+        Duration::from_secs(15),
+    )
+    .await;
+    scrapes.insert(
+        "routeq-notifier",
+        Scrape::parse(&text(&format!("http://{notifier_addr}/metrics")).await),
+    );
     let (rules, record_names) = rule_queries(&repo().join("prometheus/alerts.yml"));
     assert!(rules.len() >= 10, "the rules file has its rules: {rules:?}");
     let records: BTreeMap<String, BTreeSet<String>> = rules
@@ -1359,8 +1385,24 @@ async fn a_fresh_fleet_serves_every_metric_the_dashboards_and_rules_name_before_
             .stdout(Stdio::null())
             .stderr(Stdio::inherit()),
     );
+    let notifier_addr = format!("127.0.0.1:{}", free_port());
+    let _notifier = Proc::spawn(
+        Command::new(routeq_testkit::proc::bin("routeq-notifier"))
+            .args([
+                "--log-level",
+                "warn",
+                "run",
+                "--redis-url",
+                REDIS,
+                "--key-prefix",
+                &prefix,
+            ])
+            .args(["--listen", &notifier_addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit()),
+    );
     let api = gateway.addr().await;
-    for addr in [&gw_admin, &worker_addr] {
+    for addr in [&gw_admin, &worker_addr, &notifier_addr] {
         wait_ok(&format!("http://{addr}/healthz"), Duration::from_secs(15)).await;
     }
 
@@ -1371,6 +1413,7 @@ async fn a_fresh_fleet_serves_every_metric_the_dashboards_and_rules_name_before_
         ("routeq-gateway", format!("http://{gw_admin}/metrics")),
         ("routeq-worker", format!("http://{worker_addr}/metrics")),
         ("routeq-sim", format!("{}/metrics", sim.base_url())),
+        ("routeq-notifier", format!("http://{notifier_addr}/metrics")),
     ];
     // The gateway's first queue sample is taken at start-up; allow it a moment.
     let until = Instant::now() + Duration::from_secs(5);
@@ -1434,6 +1477,7 @@ async fn a_fresh_fleet_serves_every_metric_the_dashboards_and_rules_name_before_
         format!("http://{gw_admin}/metrics"),
         format!("http://{worker_addr}/metrics"),
         format!("http://{recorder_addr}/metrics"),
+        format!("http://{notifier_addr}/metrics"),
     ] {
         let t = text(&url).await;
         for name in [

@@ -655,3 +655,59 @@ async fn every_partition_has_its_outbox_and_each_is_drained() {
     assert_eq!(stats.unique, ids.len() as u64, "{stats:?}");
     assert_eq!(stats.duplicates + stats.bad_signature, 0, "{stats:?}");
 }
+
+/// A job no worker ever reads is ended by the gateway's sweeper (`lua/sweep.lua`, whose last
+/// key is the outbox): its event reaches the endpoints it chose, like any other end's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_sweeper_ends_is_delivered_too() {
+    let fleet = Fleet::start_with(SimArgs::instant(), |cfg| {
+        cfg.webhook_allow = "127.0.0.0/8".into();
+        cfg.sweep_interval_ms = 100;
+        cfg.sweep_grace_ms = 500;
+    })
+    .await;
+    let rx = receiver().await;
+    let (ep, _) = register(&fleet, &rx.url("/hook"), Some(&rx)).await;
+    let _n = notifier_proc(&fleet, &[]);
+    // No worker runs: only the sweeper can end these jobs.
+    let body = |i: u32, webhooks: Option<Value>| {
+        let mut b = trip(i);
+        b["deadline_ms"] = json!(1_000);
+        if let Some(w) = webhooks {
+            b["webhooks"] = w;
+        }
+        b
+    };
+    let every = submit(&fleet, &body(1, None)).await;
+    let chosen = submit(&fleet, &body(2, Some(json!([ep])))).await;
+    let silent = submit(&fleet, &body(3, Some(json!([])))).await;
+    let ids = vec![every, chosen];
+
+    let stats = accepted_all(&rx, &ids, Duration::from_secs(15)).await;
+    let seen = stats.ids.clone().expect("ids");
+    for id in &ids {
+        assert!(
+            seen.contains_key(&format!("msg_{id}")),
+            "{id} was swept but its event never arrived: {stats:?}"
+        );
+        let (status, v) = fleet.get(id).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
+        assert_eq!(v["state"], "expired", "{v}");
+        assert!(
+            v["detail"].as_str().unwrap_or("").contains("never started"),
+            "not ended by the sweeper: {v}"
+        );
+    }
+    assert_eq!(stats.bad_signature, 0, "{stats:?}");
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    // `[]` opted out: swept too, told to nobody.
+    let (status, _) = fleet.finished(&silent, Duration::from_secs(5)).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !rx.stats()
+            .ids
+            .expect("ids")
+            .contains_key(&format!("msg_{silent}"))
+    );
+}

@@ -50,6 +50,40 @@ fn sse_event(id: u8, name: &str, r: &JobRecord) -> Event {
 }
 
 /// `GET /v1/routes/{id}/events`.
+/// Every error code the event stream can answer with before it starts.
+pub const ANSWERS: &[Code] = &[
+    Code::JobNotFound,
+    Code::Unauthorized,
+    Code::RateLimited,
+    Code::HeadersTooLarge,
+    Code::QueueUnavailable,
+    Code::InternalError,
+];
+
+super::openapi::answers!(
+    /// The error responses of the event stream.
+    EventAnswers,
+    ANSWERS,
+    None
+);
+
+/// One server-sent event, as its fields arrive (`data` is the job as `GET /v1/routes/{id}`
+/// shows it, as JSON text).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SseEvent {
+    /// `queued`, `running` or `finished`.
+    #[schema(example = "finished")]
+    event: String,
+    /// `1`, `2` or `3`: send it back as `Last-Event-ID` to resume after this event.
+    #[schema(example = "3")]
+    id: String,
+    /// The job, JSON.
+    data: String,
+    /// How long a client waits before reconnecting, ms.
+    retry: Option<u64>,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/routes/{id}/events",
@@ -61,9 +95,8 @@ fn sse_event(id: u8, name: &str, r: &JobRecord) -> Event {
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (1, 2 or 3)"),
     ),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
-        (status = 404, description = "`JOB_NOT_FOUND`", body = routeq_shared::problem::Problem),
-        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = routeq_shared::problem::Problem),
+        (status = 200, description = "The event stream: each event as below", content_type = "text/event-stream", body = SseEvent),
+        EventAnswers,
     )
 )]
 pub async fn events(

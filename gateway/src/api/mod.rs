@@ -3,6 +3,7 @@
 //! parser ([`body`]), and the API description generated from them ([`openapi`]).
 
 pub mod body;
+pub mod docs_page;
 pub mod events;
 pub mod jobs;
 pub mod openapi;

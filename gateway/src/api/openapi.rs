@@ -19,6 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::events::SseEvent;
 use super::stations::favourites::{FavouriteList, FavouriteView};
 use super::stations::{StationList, StationView};
 use super::webhooks::{NewWebhook, WebhookList, WebhookSecret, WebhookView};
@@ -198,7 +199,7 @@ impl Modify for Security {
         RouteRequest, Place, StationSearch, JobView, Problem, FieldError, Code, JobState,
         Profile, Coord, RouteResult, FallbackEstimate, ResolvedStop, Timings, Health,
         StationChoice, Alternative, StationView, StationList, FavouriteView,
-        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList
+        FavouriteList, NewWebhook, WebhookView, WebhookSecret, WebhookList, SseEvent
     )),
     modifiers(&Security),
     security(("bearer" = []), ()),
@@ -212,13 +213,15 @@ pub fn json() -> String {
 
 /// The document with the limits of `settings` (what a gateway serves at `/openapi.json`).
 pub fn json_for(settings: &super::openapi_finish::DocSettings) -> String {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    super::openapi_finish::finish(&mut doc, settings);
-    serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string())
+    serde_json::to_string_pretty(&value_for(settings)).unwrap_or_else(|_| "{}".to_string())
 }
 
-/// A self-contained page (no external scripts) that renders `/openapi.json`.
-pub const DOCS_HTML: &str = include_str!("docs.html");
+/// The document as JSON, with the limits of `settings`.
+pub fn value_for(settings: &super::openapi_finish::DocSettings) -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_finish::finish(&mut doc, settings);
+    doc
+}
 
 #[cfg(test)]
 mod tests {

@@ -51,6 +51,7 @@ impl DocSettings {
 /// Applies every addition to `doc` (the JSON of the generated document).
 pub fn finish(doc: &mut Value, settings: &DocSettings) {
     limits(doc, settings);
+    submission(doc);
     codes(doc);
     headers(doc);
     examples(doc);
@@ -78,9 +79,11 @@ fn limits(doc: &mut Value, s: &DocSettings) {
     doc["components"]["schemas"]["Empty"] = json!({
         "type": "object", "maxProperties": 0, "description": "Absent: `{}`"
     });
-    for name in ["RouteRequest", "Coord", "StationSearch"] {
+    for name in ["Coord", "StationSearch"] {
         doc["components"]["schemas"][name]["additionalProperties"] = json!(false);
     }
+    // RouteRequest is closed where it is used (`unevaluatedProperties`, see `submission`): an
+    // `additionalProperties: false` inside it would refuse the submit body's `webhooks`.
     for_each_operation(doc, |path, method, op| {
         if let Some(params) = op["parameters"].as_array_mut() {
             for p in params {
@@ -100,6 +103,38 @@ fn limits(doc: &mut Value, s: &DocSettings) {
             }
         }
     });
+}
+
+/// The submit body is a [`RouteRequest`] plus `webhooks`, which the gateway reads beside it
+/// (`api::webhooks::selection`; allowed in `api::body::TOP_FIELDS`). Documented as
+/// `RouteSubmission`: `allOf` RouteRequest and the `webhooks` property, closed with
+/// `unevaluatedProperties: false` (unknown fields answer 422 `unknown_field`). The job's echo of
+/// its request (`JobView.request`) is a RouteRequest closed the same way.
+fn submission(doc: &mut Value) {
+    let webhooks = json!({
+        "type": "array",
+        "items": {"type": "string", "description": "An endpoint id (`ep_…`, from `POST /v1/webhooks`)"},
+        "maxItems": super::webhooks::MAX_SELECTED,
+        "description": "The tenant's webhook endpoints notified when the job ends: absent, every one of them; \
+    `[]`, none; otherwise these (each one of the tenant's, else 422 `unknown_webhook` at `webhooks[i]`).",
+    });
+    doc["components"]["schemas"]["RouteSubmission"] = json!({
+        "description": "The body of `POST /v1/routes`: a route request and the webhook endpoints its end notifies.",
+        "allOf": [
+            {"$ref": "#/components/schemas/RouteRequest"},
+            {"type": "object", "properties": {"webhooks": webhooks}}
+        ],
+        "unevaluatedProperties": false
+    });
+    if let Some(media) =
+        doc["paths"]["/v1/routes"]["post"]["requestBody"]["content"].get_mut("application/json")
+    {
+        media["schema"] = json!({"$ref": "#/components/schemas/RouteSubmission"});
+    }
+    let echo = &mut doc["components"]["schemas"]["JobView"]["properties"]["request"];
+    if echo.is_object() {
+        echo["unevaluatedProperties"] = json!(false);
+    }
 }
 
 fn codes(doc: &mut Value) {
@@ -350,7 +385,10 @@ fn examples(doc: &mut Value) {
              "waypoints": [{"lat": 37.52, "lon": 127.0}], "profile": "bike", "deadline_ms": 20000}},
         "nearest_station": {"summary": "To the fastest of the nearest fast chargers", "value":
             {"origin": {"lat": 37.4979, "lon": 127.0276},
-             "destination": {"nearest_station": {"charger_type": "dc", "min_kw": 50, "available": true}}}}
+             "destination": {"nearest_station": {"charger_type": "dc", "min_kw": 50, "available": true}}}},
+        "one_webhook": {"summary": "Notify one webhook endpoint when the job ends (`[]`: none)", "value":
+            {"origin": {"lat": 37.4979, "lon": 127.0276}, "destination": {"address": "Seoul Station"},
+             "webhooks": ["ep_0192f5e46c1a7b3e9d2a5f4c3b2a1908"]}}
     });
     for_each_operation(doc, |path, method, op| {
         if let Some(content) = op

@@ -171,7 +171,9 @@ async fn accept(
     let submitted_ms = now_ms();
     let wait = s.wait.0;
     // The request span's context, for the worker to continue ("" when traces are off).
-    let trace_context = trace::carrier(&tracing::Span::current());
+    let trace_context = trace::current_carrier();
+    // Serialised once: the script stores it, the answer shows it.
+    let request_json = s.request.canonical_json();
     let mut attempt = 0;
     let (id, submitted, watch) = loop {
         let id = keys.new_job_id(first + attempt);
@@ -180,6 +182,7 @@ async fn accept(
             tenant: &tenant.id,
             request_id: &rid.0,
             request: &s.request,
+            request_json: &request_json,
             idempotency_key: s.key.as_ref().map(|k| k.0.as_str()),
             submitted_ms,
             max_open: tenant.max_queued,
@@ -225,7 +228,7 @@ async fn accept(
         id: job_id.clone(),
         tenant: tenant.id.clone(),
         request_id: rid.0.clone(),
-        request_json: s.request.canonical_json(),
+        request_json,
         state: JobState::Queued,
         code: Code::JobQueued,
         submitted_ms,

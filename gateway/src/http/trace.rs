@@ -27,8 +27,18 @@ pub fn layer(router: Router) -> Router {
     }
 }
 
+/// Probes and scrapes (when served on the API listener) are not traced: they are no job's time.
+const UNTRACED: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
 /// Runs the request inside its span and records the status once answered.
 pub async fn traced(req: Request, next: Next) -> Response {
+    let probe = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| UNTRACED.contains(&p.as_str()));
+    if probe {
+        return next.run(req).await;
+    }
     let parent = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
         trace::parent_from_w3c(header("traceparent"), header("tracestate"))

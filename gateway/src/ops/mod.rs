@@ -78,11 +78,14 @@ pub async fn openapi_json(State(app): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /docs`: the API description rendered by a page that loads nothing from elsewhere.
-pub async fn docs() -> impl IntoResponse {
+/// `GET /docs`: the API description as a page rendered here (no JavaScript, nothing loaded
+/// from elsewhere), with this gateway's limits.
+pub async fn docs(State(app): State<AppState>) -> impl IntoResponse {
+    let doc =
+        crate::api::openapi::value_for(&crate::api::openapi_finish::DocSettings::of(&app.cfg));
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        crate::api::openapi::DOCS_HTML,
+        crate::api::docs_page::render(&doc),
     )
 }
 

@@ -35,6 +35,17 @@ class Redis:
         self.sock.sendall(b"".join(out))
         return self._read()
 
+    def pipeline(self, cmds):
+        """Sends every command, then reads every reply (one write, replies in order)."""
+        out = []
+        for args in cmds:
+            out.append(f"*{len(args)}\r\n".encode())
+            for a in args:
+                b = a if isinstance(a, bytes) else str(a).encode()
+                out.append(b"$%d\r\n%s\r\n" % (len(b), b))
+        self.sock.sendall(b"".join(out))
+        return [self._read() for _ in cmds]
+
     def _read(self):
         line = self.f.readline()
         t, rest = line[:1], line[1:-2]
@@ -106,6 +117,31 @@ def delete_prefix(r, prefix):
             return n
 
 
+def prefix_memory(r, prefix):
+    """Bytes Redis holds for the keys under `prefix` (`MEMORY USAGE key SAMPLES 0`, exact, summed),
+    by kind of key (the first segment after the prefix's braces: job, jobs, idem, open, …), and the
+    number of keys of each kind."""
+    pat = prefix.replace("{", "\\{").replace("}", "\\}") + "*"
+    cursor, kinds = "0", {}
+    while True:
+        cursor, keys = r.cmd("SCAN", cursor, "MATCH", pat, "COUNT", 2000)
+        if keys:
+            sizes = r.pipeline([("MEMORY", "USAGE", k, "SAMPLES", "0") for k in keys])
+            for k, n in zip(keys, sizes):
+                kind = k[len(prefix):].lstrip(":").split(":", 1)[0] or "?"
+                b, c = kinds.get(kind, (0, 0))
+                kinds[kind] = (b + (n or 0), c + 1)
+        if cursor == "0":
+            return kinds
+
+
+def used_memory(r):
+    for line in r.cmd("INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    return None
+
+
 # ---------------------------------------------------------------- /proc
 
 def proc_cpu(pid):
@@ -156,7 +192,7 @@ class Procs:
 
     def start(self, name, argv, env_extra=None):
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEQ_")}
-        env["RUST_LOG"] = "warn"
+        env["ROUTEQ_LOG"] = "warn"
         env.update(env_extra or {})
         out = open(os.path.join(self.log_dir, f"{name}.log"), "w")
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -195,7 +231,7 @@ def create_api_key(gateway_bin, redis_url, prefix, tenant="loadtest"):
     Redis settings go by environment, which every position of the subcommand honours). The key is
     a throwaway: it lives under the run's prefix, which is deleted afterwards, and is never logged."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROUTEQ_")}
-    env.update(ROUTEQ_REDIS_URL=redis_url, ROUTEQ_KEY_PREFIX=prefix, RUST_LOG="warn")
+    env.update(ROUTEQ_REDIS_URL=redis_url, ROUTEQ_KEY_PREFIX=prefix, ROUTEQ_LOG="warn")
     p = subprocess.run([gateway_bin, "keys", "create", "--tenant", tenant], env=env, capture_output=True, text=True,
                        timeout=30, stdin=subprocess.DEVNULL)
     lines = [x.strip() for x in p.stdout.splitlines() if x.strip()]

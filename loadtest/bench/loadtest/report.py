@@ -233,6 +233,8 @@ def backlog_table(outs, a):
             row("gateway CPU per submission, µs", [o["cpu_gateway_submit"] / o["submitted"] * 1e6 for o in outs if o["submitted"]], 1),
             row("k6 CPU per submission, µs", [o["cpu_k6_submit"] / o["submitted"] * 1e6 for o in outs if o["submitted"]], 1),
             row("backlog at worker start, jobs", [o["backlog"] for o in outs], 0),
+            row("Redis bytes per queued job (MEMORY USAGE of the run's keys)", [o.get("mem_per_job") for o in outs if o.get("mem_per_job")], 0),
+            row("Redis used_memory growth per queued job, bytes (whole server)", [o.get("used_memory_per_job") for o in outs if o.get("used_memory_per_job")], 0),
             f"| drained (left), jobs | {cell([o['drained'] for o in outs], 0)} ({cell([o['left'] for o in outs], 0)}) |",
             row("**drain rate, jobs/s (all ÷ start → empty)**", [o["drain_rate"] for o in outs], 0),
             row("drain rate, 10–90 % window, jobs/s", [o["drain_rate_1090"] for o in outs], 0),

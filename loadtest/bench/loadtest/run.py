@@ -25,7 +25,7 @@ import report  # noqa: E402
 import svg  # noqa: E402
 from analysis import (DRAIN_SHARE, cpu_delta, e2e_p95_bound_ms, hist_quantile, hist_share_le, post_histogram,  # noqa: E402
                       series, summarize)
-from fleet import Fleet, Procs, Redis, Sampler, delete_prefix, log, queue_sample  # noqa: E402
+from fleet import Fleet, Procs, Redis, Sampler, delete_prefix, log, prefix_memory, queue_sample, used_memory  # noqa: E402
 import k6  # noqa: E402
 from k6 import ROOT, duration_s, git_commit, metric, run_k6  # noqa: E402
 
@@ -98,6 +98,7 @@ def backlog_run(a, run_idx, out_dir):
     os.makedirs(logs, exist_ok=True)
     procs = Procs(logs)
     r = Redis(a.redis_url)
+    mem0 = used_memory(r)
     try:
         fleet = Fleet(a, procs, prefix, a.latency, a.workers, a.concurrency, start_workers=False, admission="false")
         sampler = Sampler(a, fleet, "routeq", a.sample_ms)
@@ -111,6 +112,13 @@ def backlog_run(a, run_idx, out_dir):
         subs = metric(s, "jobs_arrived", "count") or 0
         sub_rate = metric(s, "http_reqs", "rate")
         length0 = queue_sample(r, prefix)[0]
+        # What the backlog costs Redis: every key of the run summed exactly (MEMORY USAGE), by kind,
+        # and the whole server's used_memory growth (shared Redis: other clients' keys move it too).
+        mem1 = used_memory(r)
+        kinds = prefix_memory(r, prefix)
+        mem_total = sum(b for b, _ in kinds.values())
+        log(f"  Redis bytes per queued job: {mem_total / max(1, length0):.0f} (keys {sum(c for _, c in kinds.values())}; "
+            + ", ".join(f"{k} {b / max(1, length0):.0f}" for k, (b, _) in sorted(kinds.items())) + ")")
         log(f"  submitted {subs} ({sub_rate:.0f}/s by k6's count); backlog {length0}; starting {a.workers} workers")
         cpu0 = {k: v for k, v in sampler.snap().items() if k.startswith("cpu_") or k == "redis_cpu"}
         t_start = time.time()
@@ -138,7 +146,9 @@ def backlog_run(a, run_idx, out_dir):
                "submit_p99": metric(s, "submit_ms", "p(99)"), "server_p99": hist_quantile(h0, h1, 0.99)[0],
                "server_le1ms": hist_share_le(h0, h1, 0.001), "backlog": length0, "drained": drained, "left": left,
                "drain_s": t_end - t_start, "drain_rate": drained / (t_end - t_start) if t_end > t_start else None,
-               "drain_rate_1090": rate_1090, "cpu_gateway_submit": cpu_delta([x for x in rows if x["t"] <= t_start], "gateway"),
+               "drain_rate_1090": rate_1090,
+               "mem_per_job": mem_total / max(1, length0), "mem_by_kind": {k: b / max(1, length0) for k, (b, _) in kinds.items()},
+               "used_memory_per_job": (mem1 - mem0) / max(1, length0) if (mem0 and mem1) else None, "cpu_gateway_submit": cpu_delta([x for x in rows if x["t"] <= t_start], "gateway"),
                "cpu_k6_submit": cpu_delta([x for x in rows if x["t"] <= t_start], "k6"),
                "cpu_workers_drain": cpu_w, "cpu_redis_drain": cpu_r, "rows": [(x["t"] - t_start, x["length"]) for x in rows],
                "rc": res["rc"], "thresholds_ok": k6.thresholds_ok(s), "thresholds": k6.thresholds(s), "checks": k6.checks(s),

@@ -8,6 +8,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import analysis  # noqa: E402
+import compare  # noqa: E402
 import k6  # noqa: E402
 import report  # noqa: E402
 import svg  # noqa: E402
@@ -108,6 +109,26 @@ class SpikeModel(unittest.TestCase):
 
     def test_a_slower_drain_waits_longer(self):
         self.assertGreater(analysis.spike_wait_s(1000, 10, 90), analysis.spike_wait_s(1000, 10, 100) + 4)
+
+
+class CompareParsing(unittest.TestCase):
+    # Rows as routeq-bench prints them (loadtest/bench/src/report.rs), with --runs 1.
+    BENCH = ("| metric | median | min – max | runs |\n| --- | ---: | ---: | ---: |\n"
+             "| submissions/s (jobs ÷ first submit → last 202) | 5112 | 5112 – 5112 | 5112 |\n"
+             "| **CPU per job, routeq (gateway + workers + Redis), µs** | 365.9 | 365.9 – 365.9 | 365.9 |\n"
+             "|   ↳ gateway, µs | 85.5 | 85.5 – 85.5 | 85.5 |\n")
+
+    def test_reads_the_median_of_a_named_row(self):
+        self.assertEqual(compare.md_value(self.BENCH, "submissions/s"), 5112)
+        self.assertEqual(compare.md_value(self.BENCH, "↳ gateway, µs"), 85.5)
+        self.assertEqual(compare.md_value(self.BENCH, "CPU per job, routeq"), 365.9)
+        self.assertIsNone(compare.md_value(self.BENCH, "no such row"))
+
+    def test_formats_small_and_large_figures(self):
+        self.assertEqual(compare.fmt(None), "–")
+        self.assertEqual(compare.fmt(12804.4), "12804")
+        self.assertEqual(compare.fmt(13.27), "13.3")
+        self.assertEqual(compare.fmt(0.5214), "0.521")
 
 
 if __name__ == "__main__":

@@ -48,17 +48,15 @@ impl Proc {
             .try_clone()
             .with_context(|| format!("opening {}", log.display()))?;
         let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .env("RUST_LOG", "warn");
+        cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
         // Flags set everything the bench cares about; no stray ROUTEQ_* setting may change the rest.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("ROUTEQ_") {
                 cmd.env_remove(key);
             }
         }
+        // Every routeq binary (the simulator too) reads its log filter from ROUTEQ_LOG.
+        cmd.env("ROUTEQ_LOG", "warn");
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {} (is --bin-dir right?)", bin.display()))?;

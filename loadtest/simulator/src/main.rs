@@ -2,15 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use routeq_sim::{SimArgs, Simulator};
-use tracing_subscriber::EnvFilter;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
 
 /// A simulator of routeq's external route providers (OSRM, Nominatim, Kakao Mobility, Kakao
 /// Local) with injectable latency and faults. Admin API: /_sim/faults, /_sim/stats, /metrics.
@@ -23,20 +16,9 @@ enum LogFormat {
 struct Cli {
     #[command(flatten)]
     sim: SimArgs,
-    /// Log format.
-    #[arg(long, env = "ROUTEQ_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    /// `--log-format` (ROUTEQ_LOG_FORMAT) and `--log-level` (ROUTEQ_LOG), as every routeq binary.
+    #[command(flatten)]
+    log: routeq_shared::telemetry::LogArgs,
 }
 
 async fn shutdown_signal() {
@@ -66,7 +48,7 @@ async fn main() -> ExitCode {
         );
     }
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    routeq_shared::telemetry::init_logging(&cli.log);
     let faults = cli.sim.faults();
     let kakao_key_required = cli.sim.kakao_key.is_some();
     let sim = match Simulator::bind(cli.sim).await {

@@ -20,9 +20,11 @@ impl Engine {
         k: Keys,
         wake: Arc<Notify>,
         shutdown: CancellationToken,
+        beat: usize,
     ) {
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat(beat);
             let free = self.slots.available_permits().min(self.batch);
             let taken = if free == 0 {
                 Ok(Vec::new())

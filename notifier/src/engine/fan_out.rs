@@ -25,6 +25,7 @@ impl Engine {
         k: Keys,
         wake: Arc<Notify>,
         shutdown: CancellationToken,
+        beat: usize,
     ) {
         let stream = k.notify_stream();
         let block = Duration::from_millis(1000);
@@ -34,6 +35,7 @@ impl Engine {
         let mut last_reclaim = Instant::now();
         let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
+            self.heartbeat.beat(beat);
             let step = async {
                 if !group_ready {
                     routeq_shared::redis::ensure_group(&self.conn, &stream, Keys::NOTIFIERS)

@@ -60,6 +60,8 @@ pub struct Engine {
     held: Mutex<HashSet<String>>,
     /// Bounds the deliveries held at once.
     slots: Arc<Semaphore>,
+    /// Each loop's last step (fan-out of partition p: 2p, its delivery loop: 2p + 1).
+    pub heartbeat: Arc<crate::health::Heartbeat>,
 }
 
 impl Engine {
@@ -76,7 +78,11 @@ impl Engine {
         poll: Duration,
     ) -> Arc<Engine> {
         let max_pending = deliverer.config().max_pending.max(1);
+        let loops = (0..keys.all().len())
+            .flat_map(|p| [format!("fan_out:{p}"), format!("deliver:{p}")])
+            .collect();
         Arc::new(Engine {
+            heartbeat: Arc::new(crate::health::Heartbeat::new(loops)),
             endpoints: EndpointCache::new(Webhooks::new(conn.clone(), keys.clone())),
             conn,
             settings,
@@ -95,17 +101,19 @@ impl Engine {
     /// Runs both loops of every partition and the backlog gauges until `shutdown`.
     pub async fn run(self: Arc<Engine>, shutdown: CancellationToken) {
         let mut tasks = Vec::new();
-        for p in self.keys.all() {
+        for (i, p) in self.keys.all().into_iter().enumerate() {
             let wake = Arc::new(Notify::new());
             tasks.push(tokio::spawn(self.clone().fan_out(
                 p.clone(),
                 wake.clone(),
                 shutdown.clone(),
+                2 * i,
             )));
             tasks.push(tokio::spawn(self.clone().deliver_loop(
                 p,
                 wake,
                 shutdown.clone(),
+                2 * i + 1,
             )));
         }
         tasks.push(tokio::spawn(self.clone().gauges(shutdown.clone())));

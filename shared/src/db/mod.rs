@@ -81,6 +81,7 @@ pub struct DbArgs {
     /// Most connections this process opens to PostgreSQL.
     #[arg(
         long = "db-max-connections",
+        hide_short_help = true,
         env = "ROUTEQ_DB_MAX_CONNECTIONS",
         default_value_t = 4
     )]
@@ -90,6 +91,7 @@ pub struct DbArgs {
     /// fail fast, never hang a request).
     #[arg(
         long = "db-acquire-timeout-ms",
+        hide_short_help = true,
         env = "ROUTEQ_DB_ACQUIRE_TIMEOUT_MS",
         default_value_t = 500
     )]

@@ -17,7 +17,9 @@ pub use crate::providers::ProviderKind;
 #[command(
     name = "routeq-worker",
     version,
-    about = "routeq worker: consume route jobs and call the providers"
+    about = "routeq worker: consume route jobs and call the providers",
+    after_help = "-h shows the common flags; --help shows every flag (resilience, caches, tuning), each with its variable.",
+    after_long_help = "Every flag can be set by the ROUTEQ_* variable shown with it."
 )]
 pub struct WorkerArgs {
     /// An operator command instead of running a worker.
@@ -25,104 +27,165 @@ pub struct WorkerArgs {
     pub command: Option<crate::ops::cli::Command>,
     #[command(flatten)]
     pub worker: WorkerConfig,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Logging")]
     pub log: LogArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Tracing")]
     pub trace: routeq_shared::telemetry::trace::TraceArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Process")]
     pub runtime: routeq_shared::runtime::RuntimeArgs,
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerConfig {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Redis")]
     pub redis: RedisArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Database")]
     pub db: DbArgs,
 
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Resilience")]
     pub resilience: crate::config::resilience::ResilienceArgs,
 
     /// When finished jobs are appended to the records stream for the recorder: `auto` once a
     /// recorder exists (this worker's own, with --database-url), `on` always, `off` never.
-    #[arg(long, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto, global = true)]
+    #[arg(help_heading = "Database", long, hide_short_help = true, env = "ROUTEQ_RECORDS", value_enum, default_value_t = RecordsMode::Auto, global = true)]
     pub records: RecordsMode,
 
     /// Run a recorder (records stream → PostgreSQL) inside this worker when --database-url is set.
-    #[arg(long, env = "ROUTEQ_RECORDER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(help_heading = "Database", long, hide_short_help = true, env = "ROUTEQ_RECORDER", default_value_t = true, action = clap::ArgAction::Set)]
     pub recorder: bool,
 
     /// Most records the recorder writes in one statement.
-    #[arg(long, env = "ROUTEQ_RECORDER_BATCH", default_value_t = 500)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RECORDER_BATCH",
+        default_value_t = 500
+    )]
     pub recorder_batch: usize,
 
     /// Apply database migrations at start (they are also applied by `routeq-recorder migrate`).
-    #[arg(long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
+    #[arg(help_heading = "Database", long, env = "ROUTEQ_MIGRATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub migrate: bool,
 
     /// Consumer name in the group; unique per process so XPENDING shows who holds what.
     /// Default: `<hostname>-<pid>-<random>`.
-    #[arg(long, env = "ROUTEQ_CONSUMER")]
+    #[arg(help_heading = "Jobs", long, env = "ROUTEQ_CONSUMER")]
     pub consumer: Option<String>,
 
     /// Jobs this process works on at once (each waits on providers most of the time).
-    #[arg(long, env = "ROUTEQ_CONCURRENCY", default_value_t = 64)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_CONCURRENCY",
+        default_value_t = 64
+    )]
     pub concurrency: usize,
 
     /// How long one XREADGROUP blocks waiting for work, in ms. Also bounds how long SIGTERM
     /// waits for the read in progress.
-    #[arg(long, env = "ROUTEQ_BLOCK_MS", default_value_t = 1000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_BLOCK_MS",
+        default_value_t = 1000
+    )]
     pub block_ms: u64,
 
     /// `/healthz` answers 503 when a job reader has made no step for this long, in ms (it beats
     /// after every read, error or pause, and while it waits for free permits; a read lasts at
     /// most --block-ms plus the Redis response timeout), so a liveness probe restarts a worker
     /// whose reader is stuck. Above --block-ms.
-    #[arg(long, env = "ROUTEQ_READER_STALE_MS", default_value_t = 30_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_READER_STALE_MS",
+        default_value_t = 30_000
+    )]
     pub reader_stale_ms: u64,
 
     /// The most a worker spends on one job, in ms (the client's deadline may cut it shorter).
-    #[arg(long, env = "ROUTEQ_JOB_BUDGET_MS", default_value_t = 10_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_JOB_BUDGET_MS",
+        default_value_t = 10_000
+    )]
     pub job_budget_ms: u64,
 
     /// Timeout of one external call, in ms.
-    #[arg(long, env = "ROUTEQ_CALL_TIMEOUT_MS", default_value_t = 2_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_CALL_TIMEOUT_MS",
+        default_value_t = 2_000
+    )]
     pub call_timeout_ms: u64,
 
     /// An entry nobody touched for this long is presumed abandoned (its worker died) and
     /// reclaimed, in ms. A live worker touches its entries every quarter of this, however long
     /// its jobs take, so it only bounds how soon a dead worker's jobs run elsewhere (and how long
     /// a Redis stall may last before a live worker's jobs are reclaimed too).
-    #[arg(long, env = "ROUTEQ_RECLAIM_IDLE_MS", default_value_t = 5_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_RECLAIM_IDLE_MS",
+        default_value_t = 5_000
+    )]
     pub reclaim_idle_ms: u64,
 
     /// Bound of each partition's records stream while PostgreSQL does not drain it, for this
     /// process's recorder (0 = none): above half of it, `accepted` records of jobs still in
     /// Redis are shed (their `finished` record carries the whole job); above it, the oldest
     /// records are dropped.
-    #[arg(long, env = "ROUTEQ_RECORDS_MAX_LEN", default_value_t = 1_000_000)]
+    #[arg(
+        help_heading = "Database",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RECORDS_MAX_LEN",
+        default_value_t = 1_000_000
+    )]
     pub records_max_len: u64,
 
     /// Consumers of the `workers` and `recorders` groups that hold no entry and have been idle
     /// this long (processes that died without a clean exit) are removed, in ms.
-    #[arg(long, env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS", default_value_t = 600_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_DEAD_CONSUMER_IDLE_MS",
+        default_value_t = 600_000
+    )]
     pub dead_consumer_idle_ms: u64,
 
     /// How often to look for abandoned entries, in ms.
-    #[arg(long, env = "ROUTEQ_RECLAIM_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RECLAIM_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
     pub reclaim_interval_ms: u64,
 
     /// Deliveries after which a job is given up as failed (a poison job must not loop forever).
-    #[arg(long, env = "ROUTEQ_MAX_ATTEMPTS", default_value_t = 5)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        env = "ROUTEQ_MAX_ATTEMPTS",
+        default_value_t = 5
+    )]
     pub max_attempts: u32,
 
     /// Provider protocols to speak.
-    #[arg(long, env = "ROUTEQ_PROVIDER", value_enum, default_value_t = ProviderKind::Simulator)]
+    #[arg(help_heading = "Providers", long, env = "ROUTEQ_PROVIDER", value_enum, default_value_t = ProviderKind::Simulator)]
     pub provider: ProviderKind,
 
     /// Base URL of the geocoder (the simulator; Nominatim; Kakao Local: https://dapi.kakao.com).
     #[arg(
+        help_heading = "Providers",
         long,
         env = "ROUTEQ_GEOCODER_URL",
         default_value = "http://127.0.0.1:8090"
@@ -132,6 +195,7 @@ pub struct WorkerConfig {
     /// Base URL of the directions service (the simulator; OSRM; Kakao Mobility:
     /// https://apis-navi.kakaomobility.com).
     #[arg(
+        help_heading = "Providers",
         long,
         env = "ROUTEQ_ROUTER_URL",
         default_value = "http://127.0.0.1:8090"
@@ -139,12 +203,14 @@ pub struct WorkerConfig {
     pub router_url: String,
 
     /// User-Agent sent to providers (Nominatim's usage policy requires an identifying one).
-    #[arg(long, env = "ROUTEQ_USER_AGENT", default_value = concat!("routeq/", env!("CARGO_PKG_VERSION")))]
+    #[arg(help_heading = "Providers", long, hide_short_help = true, env = "ROUTEQ_USER_AGENT", default_value = concat!("routeq/", env!("CARGO_PKG_VERSION")))]
     pub user_agent: String,
 
     /// How long a finished job stays readable from Redis, in seconds.
     #[arg(
+        help_heading = "Process",
         long,
+        hide_short_help = true,
         env = "ROUTEQ_RESULT_TTL_S",
         default_value_t = 86_400,
         global = true
@@ -153,21 +219,44 @@ pub struct WorkerConfig {
 
     /// How long in-flight jobs may take to finish after SIGTERM, in ms; what is left stays
     /// pending and is reclaimed by the other workers.
-    #[arg(long, env = "ROUTEQ_SHUTDOWN_GRACE_MS", default_value_t = 15_000)]
+    #[arg(
+        help_heading = "Process",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_SHUTDOWN_GRACE_MS",
+        default_value_t = 15_000
+    )]
     pub shutdown_grace_ms: u64,
 
     /// How often this worker looks for jobs past their deadline plus the grace that nobody ended,
     /// in ms (gateways sweep too; one process per partition sweeps each round, under a lease).
-    #[arg(long, env = "ROUTEQ_SWEEP_INTERVAL_MS", default_value_t = 1_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_SWEEP_INTERVAL_MS",
+        default_value_t = 1_000
+    )]
     pub sweep_interval_ms: u64,
 
     /// How long past its deadline a job may stay unfinished before the sweeper ends it
     /// `expired`, in ms (the same value as the gateways').
-    #[arg(long, env = "ROUTEQ_SWEEP_GRACE_MS", default_value_t = 5_000)]
+    #[arg(
+        help_heading = "Jobs",
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_SWEEP_GRACE_MS",
+        default_value_t = 5_000
+    )]
     pub sweep_grace_ms: u64,
 
     /// Address of the worker's own /metrics and /healthz (port 0 picks a free port).
-    #[arg(long, env = "ROUTEQ_METRICS_LISTEN", default_value = "127.0.0.1:9091")]
+    #[arg(
+        help_heading = "Process",
+        long,
+        env = "ROUTEQ_METRICS_LISTEN",
+        default_value = "127.0.0.1:9091"
+    )]
     pub metrics_listen: SocketAddr,
 }
 

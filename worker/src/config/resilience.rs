@@ -15,96 +15,186 @@ use crate::steps::fallback::FallbackPolicy;
 pub struct ResilienceArgs {
     /// Kakao REST API key (`--provider kakao`; the simulator takes any). Never logged; prefer
     /// --kakao-api-key-file, which keeps it out of the process list.
-    #[arg(long, env = "ROUTEQ_KAKAO_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_KAKAO_API_KEY",
+        hide_env_values = true
+    )]
     pub kakao_api_key: Option<ApiKey>,
 
     /// File holding the Kakao REST API key (e.g. a mounted secret).
-    #[arg(long, env = "ROUTEQ_KAKAO_API_KEY_FILE")]
+    #[arg(long, hide_short_help = true, env = "ROUTEQ_KAKAO_API_KEY_FILE")]
     pub kakao_api_key_file: Option<PathBuf>,
 
     /// Fleet-wide limit of geocoder calls per second, shared by every worker through Redis
     /// (0 = none). Set it from the provider's quota (public Nominatim: 1).
-    #[arg(long, env = "ROUTEQ_GEOCODER_RPS", default_value_t = 0.0)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_GEOCODER_RPS",
+        default_value_t = 0.0
+    )]
     pub geocoder_rps: f64,
 
     /// Fleet-wide limit of directions calls per second (0 = none).
-    #[arg(long, env = "ROUTEQ_ROUTER_RPS", default_value_t = 0.0)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_ROUTER_RPS",
+        default_value_t = 0.0
+    )]
     pub router_rps: f64,
 
     /// Consecutive provider failures (timeouts, connection errors, 5xx, 429, malformed 2xx
     /// answers, 401/403) that open a provider's circuit breaker in this process.
-    #[arg(long, env = "ROUTEQ_BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_FAILURES",
+        default_value_t = 5
+    )]
     pub breaker_failures: u32,
 
     /// Also open when the failure rate over --breaker-window-s exceeds this (0 = off).
-    #[arg(long, env = "ROUTEQ_BREAKER_FAILURE_RATE", default_value_t = 0.0)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_FAILURE_RATE",
+        default_value_t = 0.0
+    )]
     pub breaker_failure_rate: f64,
 
     /// Window of the failure-rate rule, whole seconds.
-    #[arg(long, env = "ROUTEQ_BREAKER_WINDOW_S", default_value_t = 30)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_WINDOW_S",
+        default_value_t = 30
+    )]
     pub breaker_window_s: u64,
 
     /// Calls the failure-rate rule needs in its window before it may open the breaker.
-    #[arg(long, env = "ROUTEQ_BREAKER_MIN_CALLS", default_value_t = 10)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_MIN_CALLS",
+        default_value_t = 10
+    )]
     pub breaker_min_calls: u32,
 
     /// How long an open breaker refuses calls before one half-open trial, ms; doubled after
     /// each failed trial (jittered from 1 s), up to --breaker-open-max-ms.
-    #[arg(long, env = "ROUTEQ_BREAKER_OPEN_MS", default_value_t = 5_000)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_OPEN_MS",
+        default_value_t = 5_000
+    )]
     pub breaker_open_ms: u64,
 
     /// The longest open period, ms.
-    #[arg(long, env = "ROUTEQ_BREAKER_OPEN_MAX_MS", default_value_t = 60_000)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_BREAKER_OPEN_MAX_MS",
+        default_value_t = 60_000
+    )]
     pub breaker_open_max_ms: u64,
 
     /// Attempts per provider call, the first included (1 = no retry). Retries happen only for
     /// transient failures and only while the job's deadline allows the next attempt to finish.
-    #[arg(long, env = "ROUTEQ_RETRY_ATTEMPTS", default_value_t = 3)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RETRY_ATTEMPTS",
+        default_value_t = 3
+    )]
     pub retry_attempts: u32,
 
     /// Backoff before the first retry, ms (doubled for each further one, equal jitter).
-    #[arg(long, env = "ROUTEQ_RETRY_BASE_MS", default_value_t = 100)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RETRY_BASE_MS",
+        default_value_t = 100
+    )]
     pub retry_base_ms: u64,
 
     /// The longest backoff, ms (a 429's Retry-After replaces the backoff).
-    #[arg(long, env = "ROUTEQ_RETRY_MAX_MS", default_value_t = 2_000)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RETRY_MAX_MS",
+        default_value_t = 2_000
+    )]
     pub retry_max_ms: u64,
 
     /// Attach an estimate (great-circle × detour factor at a typical speed) to jobs whose
     /// directions provider failed; they end `fallback` with the failure's code, never a success.
-    #[arg(long, env = "ROUTEQ_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, hide_short_help = true, env = "ROUTEQ_FALLBACK", default_value_t = true, action = clap::ArgAction::Set)]
     pub fallback: bool,
 
     /// Ratio of road to great-circle distance the estimate assumes.
-    #[arg(long, env = "ROUTEQ_FALLBACK_DETOUR_FACTOR", default_value_t = 1.3)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_FALLBACK_DETOUR_FACTOR",
+        default_value_t = 1.3
+    )]
     pub fallback_detour_factor: f64,
 
     /// Typical speed the estimate assumes, km/h.
-    #[arg(long, env = "ROUTEQ_FALLBACK_SPEED_KMH", default_value_t = 30.0)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_FALLBACK_SPEED_KMH",
+        default_value_t = 30.0
+    )]
     pub fallback_speed_kmh: f64,
 
     /// How long a geocode stays in the Redis cache, seconds (0 = not cached).
-    #[arg(long, env = "ROUTEQ_GEOCODE_CACHE_TTL_S", default_value_t = 2_592_000)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_GEOCODE_CACHE_TTL_S",
+        default_value_t = 2_592_000
+    )]
     pub geocode_cache_ttl_s: u64,
 
     /// How long a route stays in the Redis cache, seconds (0 = not cached). Traffic changes:
     /// keep it short.
-    #[arg(long, env = "ROUTEQ_ROUTE_CACHE_TTL_S", default_value_t = 300)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_ROUTE_CACHE_TTL_S",
+        default_value_t = 300
+    )]
     pub route_cache_ttl_s: u64,
 
     /// Identical requests in flight anywhere in the fleet share one provider call.
-    #[arg(long, env = "ROUTEQ_COALESCE", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, hide_short_help = true, env = "ROUTEQ_COALESCE", default_value_t = true, action = clap::ArgAction::Set)]
     pub coalesce: bool,
 
     /// The longest a provider's `Retry-After` holds calls back, ms: a larger value (a day, a
     /// date next year, 2^63 seconds) is cut to this, so one answer cannot hold the fleet.
-    #[arg(long, env = "ROUTEQ_RETRY_AFTER_MAX_MS", default_value_t = 60_000)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_RETRY_AFTER_MAX_MS",
+        default_value_t = 60_000
+    )]
     pub retry_after_max_ms: u64,
 
     /// How long a "not found" geocode or a "no route" answer stays in the Redis cache, seconds
     /// (at most the cache's own TTL; 0 = kept only for coalesced waiters): client-chosen
     /// addresses that do not exist must not grow Redis for a month.
-    #[arg(long, env = "ROUTEQ_NEGATIVE_CACHE_TTL_S", default_value_t = 300)]
+    #[arg(
+        long,
+        hide_short_help = true,
+        env = "ROUTEQ_NEGATIVE_CACHE_TTL_S",
+        default_value_t = 300
+    )]
     pub negative_cache_ttl_s: u64,
 }
 

@@ -262,16 +262,17 @@ fn job_trace(
             KeyValue::new("attempts", i64::from(attempts)),
         ]
     };
-    if let Some(parent) = &parent {
-        trace::past_span(
-            "queue.wait",
-            parent,
-            trace::at_ms(entry.submitted_ms),
-            batch_started,
-            attrs(),
-        );
-    }
+    // The queue wait is the gateway span's child; without one (the gateway does not trace) the
+    // job's own.
+    let wait_parent = parent.clone();
     trace::continue_trace(&span, parent);
+    trace::past_span(
+        "queue.wait",
+        &wait_parent.unwrap_or_else(|| trace::context_of(&span)),
+        trace::at_ms(entry.submitted_ms),
+        batch_started,
+        attrs(),
+    );
     trace::past_span(
         "job.start",
         &trace::context_of(&span),

@@ -34,7 +34,30 @@ mod selection;
 
 use schema::parse_new;
 pub use schema::{EVENT_TYPES, NewWebhook, WebhookList, WebhookSecret, WebhookView};
+pub(crate) use selection::MAX_SELECTED;
 pub use selection::selection;
+
+/// Every error code the webhook endpoints can answer with (a registration's body as a submit's).
+pub const ANSWERS: &[Code] = &[
+    Code::MalformedJson,
+    Code::UnsupportedMediaType,
+    Code::PayloadTooLarge,
+    Code::RequestTimeout,
+    Code::InvalidField,
+    Code::Unauthorized,
+    Code::WebhookNotFound,
+    Code::RateLimited,
+    Code::HeadersTooLarge,
+    Code::QueueUnavailable,
+    Code::InternalError,
+];
+
+super::openapi::answers!(
+    /// The error responses of the webhook endpoints.
+    WebhookAnswers,
+    ANSWERS,
+    None
+);
 
 /// What the webhook handlers share: the endpoint store, the address policy and the resolver.
 #[derive(Clone)]
@@ -87,12 +110,11 @@ fn json_answer<T: Serialize>(status: StatusCode, headers: HeaderMap, body: &T) -
     path = "/v1/webhooks",
     tag = "webhooks",
     summary = "Register a webhook endpoint",
-    description = "Checks the URL (http or https; its host is resolved and refused when any address is loopback, private, link-local, CGNAT, multicast or a cloud metadata address) and answers 201 with the endpoint and its `whsec_` signing secret, shown only here. Each finished job of this tenant (unless the submit chose other endpoints or none) is then POSTed to it, signed as Standard Webhooks specify.",
+    description = "Checks the URL (http or https; its host is resolved and refused when any address is loopback, private, link-local, CGNAT, multicast or a cloud metadata address) and answers 201 with the endpoint and its `whsec_` signing secret, shown only here. Each finished job of this tenant (unless the submit chose other endpoints or none) is then POSTed to it, signed as Standard Webhooks specify. A refused URL or an unknown event type is 422 `INVALID_FIELD` (`errors[].reason` says why: `url_scheme`, `url_refused_address`, `url_unresolvable`…).",
     request_body(content = NewWebhook, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered; the secret is shown once", body = WebhookSecret),
-        (status = 422, description = "`INVALID_FIELD`: the URL is refused (`errors[].code` says why: `url_scheme`, `url_refused_address`, `url_unresolvable`…) or an event type is unknown", body = routeq_shared::problem::Problem),
-        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn create(
@@ -175,7 +197,7 @@ pub async fn create(
     summary = "List webhook endpoints",
     responses(
         (status = 200, description = "The tenant's endpoints, by id", body = WebhookList),
-        (status = 503, description = "`QUEUE_UNAVAILABLE`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn list(
@@ -208,7 +230,7 @@ pub async fn list(
     params(("id" = String, Path, description = "The endpoint id")),
     responses(
         (status = 200, description = "The endpoint (without its secret)", body = WebhookView),
-        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn one(
@@ -251,7 +273,7 @@ async fn find(
     params(("id" = String, Path, description = "The endpoint id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn delete(
@@ -286,7 +308,7 @@ pub async fn delete(
     params(("id" = String, Path, description = "The endpoint id")),
     responses(
         (status = 200, description = "The new secret, shown once; the previous one signs too until `previous_secret_until_ms`", body = WebhookSecret),
-        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn rotate(
@@ -331,7 +353,7 @@ pub async fn rotate(
     params(("id" = String, Path, description = "The endpoint id")),
     responses(
         (status = 200, description = "Enabled", body = WebhookView),
-        (status = 404, description = "`WEBHOOK_NOT_FOUND`", body = routeq_shared::problem::Problem),
+        WebhookAnswers,
     )
 )]
 pub async fn enable(

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use super::{invalid, unavailable};
 
 /// The most endpoints one submission may name.
-const MAX_SELECTED: usize = 20;
+pub(crate) const MAX_SELECTED: usize = 20;
 
 /// Which endpoints a submitted job notifies, from the body's `webhooks` (checked before the job
 /// is queued): absent, every endpoint of the tenant (`*`, or nothing when it has none); `[]`,

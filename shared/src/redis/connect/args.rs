@@ -52,6 +52,7 @@ pub struct RedisArgs {
     /// requests must fail fast, 250 for workers and tools).
     #[arg(
         long = "redis-connect-timeout-ms",
+        hide_short_help = true,
         global = true,
         env = "ROUTEQ_REDIS_CONNECT_TIMEOUT_MS"
     )]
@@ -62,6 +63,7 @@ pub struct RedisArgs {
     /// connection is replaced, not reused.
     #[arg(
         long = "redis-response-timeout-ms",
+        hide_short_help = true,
         global = true,
         env = "ROUTEQ_REDIS_RESPONSE_TIMEOUT_MS"
     )]

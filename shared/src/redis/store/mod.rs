@@ -35,6 +35,8 @@ pub struct NewJob<'a> {
     pub tenant: &'a str,
     pub request_id: &'a str,
     pub request: &'a RouteRequest,
+    /// `request.canonical_json()`, serialised once by the caller (it also answers with it).
+    pub request_json: &'a str,
     pub idempotency_key: Option<&'a str>,
     pub submitted_ms: u64,
     /// The most unfinished jobs this tenant may have (0 = no cap).

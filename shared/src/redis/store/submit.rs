@@ -1,6 +1,8 @@
 //! Accepting a job: one script checks the idempotency key and the caps, appends the stream
 //! entry and writes the record (and, on a replicated setup, waits for the replicas).
 
+use sha2::Digest;
+
 use super::{JobStore, NewJob, StoreError};
 use crate::redis::connect::Conn;
 use crate::redis::scripts::{Submitted, scripts};
@@ -97,15 +99,16 @@ impl JobStore {
             keys.push(k.idempotency(job.tenant, key));
         }
         let fingerprint = if job.idempotency_key.is_some() {
-            job.request.fingerprint()
+            // RouteRequest::fingerprint() of the JSON already serialised.
+            hex::encode(sha2::Sha256::digest(job.request_json.as_bytes()))
         } else {
             String::new()
         };
-        let args = vec![
+        let mut args = vec![
             job.id.to_string(),
             job.tenant.to_string(),
             job.request_id.to_string(),
-            job.request.canonical_json(),
+            job.request_json.to_string(),
             fingerprint,
             job.submitted_ms.to_string(),
             deadline_ms.to_string(),
@@ -115,8 +118,11 @@ impl JobStore {
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
             job.webhooks.to_string(),
-            job.trace.to_string(),
         ];
+        // Only traced jobs send ARGV[14]: untraced submissions are the same call as before.
+        if !job.trace.is_empty() {
+            args.push(job.trace.to_string());
+        }
         (keys, args)
     }
 }
