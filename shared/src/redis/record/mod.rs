@@ -11,11 +11,20 @@
 //! The Lua scripts never spell a field: they write `F.state`, `F.tenant`…, and
 //! [`crate::redis::scripts`] substitutes the names below when it loads them, so a field is named
 //! in exactly one place.
+//!
+//! This module owns the field table, the job hash and API key records; `entries.rs` the queue
+//! entry and dead letter, `records_event.rs` the records stream's event.
 
 use std::collections::HashMap;
 
 use crate::codes::Code;
-use crate::job::{JobRecord, JobState, RouteRequest};
+use crate::job::{JobRecord, JobState};
+
+mod entries;
+mod records_event;
+
+pub use entries::{DeadLetter, Delivery, QueueEntry};
+pub use records_event::RecordEvent;
 
 macro_rules! fields {
     ($($(#[$doc:meta])* $konst:ident = $lua:ident : $wire:literal,)*) => {
@@ -169,195 +178,6 @@ impl JobRecord {
     }
 }
 
-/// A job's entry on the jobs stream, as a worker reads it.
-#[derive(Debug, Clone)]
-pub struct QueueEntry {
-    pub entry_id: String,
-    pub job_id: String,
-    pub tenant: String,
-    pub request_id: String,
-    pub submitted_ms: u64,
-    pub deadline_ms: u64,
-    /// The gateway's trace context (`""`: not traced), see [`f::TRACE`].
-    pub trace: String,
-    /// The request, or why it could not be read (a poison entry).
-    pub request: Result<RouteRequest, String>,
-}
-
-impl QueueEntry {
-    /// The entry as the store's scripts take it.
-    pub fn delivered(&self) -> crate::redis::store::Delivered<'_> {
-        crate::redis::store::Delivered {
-            tenant: &self.tenant,
-            job_id: &self.job_id,
-            entry_id: &self.entry_id,
-        }
-    }
-
-    /// Decodes a delivered entry; `None` when it is not a job at all.
-    pub fn decode(entry: &::redis::streams::StreamId) -> Option<QueueEntry> {
-        let fields = entry_fields(&entry.map);
-        Some(QueueEntry {
-            entry_id: entry.id.clone(),
-            job_id: fields.get(f::ID)?.clone(),
-            tenant: text(&fields, f::TENANT),
-            request_id: text(&fields, f::REQUEST_ID),
-            submitted_ms: number(&fields, f::SUBMITTED),
-            deadline_ms: number(&fields, f::DEADLINE),
-            trace: text(&fields, f::TRACE),
-            request: serde_json::from_str(&text(&fields, f::REQUEST)).map_err(|e| e.to_string()),
-        })
-    }
-}
-
-/// One delivery of a job, as its history records it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Delivery {
-    /// The delivery's number (1 = first).
-    #[serde(rename = "n")]
-    pub delivery: u64,
-    /// The consumer (worker) that took it.
-    #[serde(rename = "w")]
-    pub worker: String,
-    /// When it started, epoch ms.
-    #[serde(rename = "t")]
-    pub started_ms: u64,
-    /// What became of it (dead letters only).
-    #[serde(rename = "e", default)]
-    pub error: String,
-}
-
-/// A dead letter as stored.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DeadLetter {
-    /// The dead-letter stream entry id.
-    pub dead_id: String,
-    pub job_id: String,
-    pub tenant: String,
-    pub request_id: String,
-    pub request: serde_json::Value,
-    pub submitted_ms: u64,
-    pub deadline_ms: u64,
-    pub attempts: u64,
-    pub reason: String,
-    pub dead_at_ms: u64,
-    /// The worker that parked it.
-    pub parked_by: String,
-    pub history: Vec<Delivery>,
-}
-
-impl DeadLetter {
-    /// Decodes a dead-letter entry; `None` when it names no job.
-    pub fn decode(id: &str, fields: &HashMap<String, String>) -> Option<DeadLetter> {
-        Some(DeadLetter {
-            dead_id: id.to_string(),
-            job_id: fields.get(f::ID)?.clone(),
-            tenant: text(fields, f::TENANT),
-            request_id: text(fields, f::REQUEST_ID),
-            request: serde_json::from_str(&text(fields, f::REQUEST))
-                .unwrap_or(serde_json::Value::Null),
-            submitted_ms: number(fields, f::SUBMITTED),
-            deadline_ms: number(fields, f::DEADLINE),
-            attempts: number(fields, f::ATTEMPTS),
-            reason: text(fields, f::REASON),
-            dead_at_ms: number(fields, f::PARKED_AT),
-            parked_by: text(fields, f::PARKED_BY),
-            history: serde_json::from_str(&text(fields, f::HISTORY)).unwrap_or_default(),
-        })
-    }
-}
-
-/// One event of the records stream: the job hash at that moment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordEvent {
-    pub finished: bool,
-    pub id: uuid::Uuid,
-    pub tenant: String,
-    pub request_id: String,
-    pub idempotency_key: String,
-    pub request: String,
-    pub state: String,
-    pub code: String,
-    pub outcome: String,
-    pub provider: String,
-    pub attempts: i32,
-    pub worker: String,
-    pub submitted_ms: i64,
-    pub deadline_ms: i64,
-    pub started_ms: i64,
-    pub finished_ms: i64,
-}
-
-impl RecordEvent {
-    /// The entry's fields, as the scripts append them (for tools and tests that fill the
-    /// stream without the scripts).
-    pub fn encode(&self) -> Vec<(&'static str, String)> {
-        let ev = if self.finished {
-            event::FINISHED
-        } else {
-            event::ACCEPTED
-        };
-        let mut out = vec![
-            (f::EVENT, ev.to_string()),
-            (f::ID, self.id.to_string()),
-            (f::TENANT, self.tenant.clone()),
-            (f::REQUEST_ID, self.request_id.clone()),
-            (f::IDEMPOTENCY_KEY, self.idempotency_key.clone()),
-            (f::REQUEST, self.request.clone()),
-            (f::STATE, self.state.clone()),
-            (f::CODE, self.code.clone()),
-            (f::ATTEMPTS, self.attempts.to_string()),
-            (f::WORKER, self.worker.clone()),
-            (f::SUBMITTED, self.submitted_ms.to_string()),
-            (f::DEADLINE, self.deadline_ms.to_string()),
-            (f::STARTED, self.started_ms.to_string()),
-        ];
-        if self.finished {
-            out.push((f::OUTCOME, self.outcome.clone()));
-            out.push((f::FINISHED, self.finished_ms.to_string()));
-        }
-        out
-    }
-
-    /// Decodes a records-stream entry; `None` when it is not a job event.
-    pub fn decode(fields: &HashMap<String, String>) -> Option<RecordEvent> {
-        let signed = |k: &str| i64::try_from(number(fields, k)).unwrap_or(i64::MAX);
-        let finished = match fields.get(f::EVENT)?.as_str() {
-            event::ACCEPTED => false,
-            event::FINISHED => true,
-            _ => return None,
-        };
-        let outcome = text(fields, f::OUTCOME);
-        let provider = serde_json::from_str::<serde_json::Value>(&outcome)
-            .ok()
-            .and_then(|o| {
-                o.pointer("/result/provider")
-                    .or_else(|| o.pointer("/fallback/provider"))
-                    .and_then(|p| p.as_str())
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        Some(RecordEvent {
-            finished,
-            id: fields.get(f::ID)?.parse().ok()?,
-            tenant: fields.get(f::TENANT)?.clone(),
-            request_id: text(fields, f::REQUEST_ID),
-            idempotency_key: text(fields, f::IDEMPOTENCY_KEY),
-            request: fields.get(f::REQUEST)?.clone(),
-            state: fields.get(f::STATE)?.clone(),
-            code: fields.get(f::CODE)?.clone(),
-            outcome,
-            provider,
-            attempts: i32::try_from(number(fields, f::ATTEMPTS)).unwrap_or(i32::MAX),
-            worker: text(fields, f::WORKER),
-            submitted_ms: signed(f::SUBMITTED),
-            deadline_ms: signed(f::DEADLINE),
-            started_ms: signed(f::STARTED),
-            finished_ms: if finished { signed(f::FINISHED) } else { 0 },
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,34 +196,6 @@ mod tests {
             (n, n),
             "a field name is used twice"
         );
-    }
-
-    #[test]
-    fn a_records_event_round_trips() {
-        let e = RecordEvent {
-            finished: true,
-            id: uuid::Uuid::now_v7(),
-            tenant: "acme".into(),
-            request_id: "r1".into(),
-            idempotency_key: "k".into(),
-            request: "{}".into(),
-            state: "succeeded".into(),
-            code: "ROUTE_OK".into(),
-            outcome: r#"{"detail":"","result":{"provider":"osrm"}}"#.into(),
-            provider: "osrm".into(),
-            attempts: 2,
-            worker: "w".into(),
-            submitted_ms: 1,
-            deadline_ms: 2,
-            started_ms: 3,
-            finished_ms: 4,
-        };
-        let fields = e
-            .encode()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        assert_eq!(RecordEvent::decode(&fields), Some(e));
     }
 
     #[test]
