@@ -197,6 +197,23 @@ async fn endpoints_are_registered_listed_rotated_and_deleted_per_tenant() {
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
     let v: Value = again.json().await.expect("json");
     assert_eq!(v["code"], "WEBHOOK_NOT_FOUND");
+    // A deleted endpoint can be neither rotated nor enabled (and neither brings it back).
+    for action in ["rotate", "enable"] {
+        let res = fleet
+            .http
+            .post(fleet.url(&format!("/v1/webhooks/{id}/{action}")))
+            .send()
+            .await
+            .expect(action);
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{action}");
+    }
+    let gone = fleet
+        .http
+        .get(fleet.url(&format!("/v1/webhooks/{id}")))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -619,6 +636,9 @@ async fn an_endpoint_failing_past_the_threshold_is_disabled_and_says_so() {
         .await
         .expect("enable");
     assert_eq!(res.status(), StatusCode::OK);
+    let view: Value = res.json().await.expect("json");
+    assert_eq!(view["disabled"], false, "{view}");
+    assert_eq!(view["consecutive_failures"], 0, "{view}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (ok, _) = notifier::dead_cli(&fleet.redis_url, &fleet.prefix, &["replay", "--all"]);
     assert!(ok);

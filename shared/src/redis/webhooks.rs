@@ -158,15 +158,23 @@ impl Webhooks {
         Ok(conn.scard(self.keys.webhooks(tenant)).await?)
     }
 
-    /// Every endpoint of the tenant, by id.
+    /// Every endpoint of the tenant, by id: the ids, then every record in one pipeline.
     pub async fn list(&self, tenant: &str) -> Result<Vec<WebhookRecord>, StoreError> {
-        let mut out = Vec::new();
-        for id in self.ids(tenant).await? {
-            if let Some(r) = self.get(tenant, &id).await? {
-                out.push(r);
-            }
+        let ids = self.ids(tenant).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let mut pipe = ::redis::pipe();
+        for id in &ids {
+            pipe.hgetall(self.keys.webhook(tenant, id));
+        }
+        let mut conn = self.conn.clone();
+        let all: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+        Ok(all
+            .iter()
+            .filter_map(WebhookRecord::decode)
+            .filter(|r| r.tenant == tenant)
+            .collect())
     }
 
     /// Deletes an endpoint; whether it existed.
@@ -236,11 +244,16 @@ impl Webhooks {
         Ok(())
     }
 
-    /// Re-enables a disabled endpoint (its failing streak starts over).
-    pub async fn enable(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
-        if self.get(tenant, id).await?.is_none() {
-            return Ok(false);
-        }
+    /// Re-enables a disabled endpoint (its failing streak starts over); the endpoint as it is
+    /// now, `None` when there is no such endpoint.
+    pub async fn enable(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<WebhookRecord>, StoreError> {
+        let Some(mut record) = self.get(tenant, id).await? else {
+            return Ok(None);
+        };
         let mut conn = self.conn.clone();
         conn.hset_multiple::<_, _, _, ()>(
             self.keys.webhook(tenant, id),
@@ -252,6 +265,10 @@ impl Webhooks {
             ],
         )
         .await?;
-        Ok(true)
+        record.disabled = false;
+        record.disabled_at_ms = 0;
+        record.failing_since_ms = 0;
+        record.failures = 0;
+        Ok(Some(record))
     }
 }

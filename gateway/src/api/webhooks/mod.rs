@@ -317,7 +317,9 @@ pub async fn rotate(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    find(&app, &tenant, &id, &rid).await?;
+    if !plausible_id(&id) {
+        return Err(not_found(&rid));
+    }
     let secret =
         Secret::generate().map_err(|e| ApiError::new(Code::InternalError, &rid, e.to_string()))?;
     let now = now_ms();
@@ -362,13 +364,16 @@ pub async fn enable(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    find(&app, &tenant, &id, &rid).await?;
-    app.webhooks
+    if !plausible_id(&id) {
+        return Err(not_found(&rid));
+    }
+    let record = app
+        .webhooks
         .store
         .enable(&tenant.id, &id)
         .await
-        .map_err(|e| unavailable(&rid, &e))?;
-    let record = find(&app, &tenant, &id, &rid).await?;
+        .map_err(|e| unavailable(&rid, &e))?
+        .ok_or_else(|| not_found(&rid))?;
     Ok(json_answer(
         StatusCode::OK,
         HeaderMap::new(),
