@@ -117,7 +117,7 @@ pub async fn get_job(
         None => from_history(&app, tenant, &id, &rid).await?,
     };
     match record {
-        Some(r) => Ok(job_response(&r.view(), HeaderMap::new())),
+        Some(r) => Ok(job_response(&r, HeaderMap::new())),
         None => Err(not_found(&rid)),
     }
 }

@@ -291,7 +291,7 @@ async fn accept(
         tracing::info!(request_id = %rid.0, job_id = %job_id, "job accepted");
     }
     Ok((
-        job_response(&record.view(), headers(&job_id, replayed, wait)),
+        job_response(&record, headers(&job_id, replayed, wait)),
         label,
     ))
 }

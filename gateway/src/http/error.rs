@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use routeq_shared::Code;
-use routeq_shared::job::JobView;
+use routeq_shared::job::JobRecord;
 use routeq_shared::problem::{FieldError, Problem};
 
 use super::RequestId;
@@ -123,8 +123,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Answers with a job: its status is the status of its code; error outcomes are problem+json.
-pub fn job_response(view: &JobView, mut headers: HeaderMap) -> Response {
-    let status = StatusCode::from_u16(view.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+pub fn job_response(job: &JobRecord, mut headers: HeaderMap) -> Response {
+    let status =
+        StatusCode::from_u16(job.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.as_u16() >= 400 {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     } else {
@@ -135,19 +136,19 @@ pub fn job_response(view: &JobView, mut headers: HeaderMap) -> Response {
     }
     // Only an unfinished job invites another look; a final answer (even a 5xx) carries no
     // Retry-After and says `Job-Final: true`, so retry-on-5xx middleware can stop.
-    if view.is_final {
+    if job.state.is_terminal() {
         headers.remove(header::RETRY_AFTER);
         headers.insert(JOB_FINAL, HeaderValue::from_static("true"));
     } else {
         headers.insert(JOB_FINAL, HeaderValue::from_static("false"));
-        if view.code.is_pending() {
+        if job.code.is_pending() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(1u64));
         }
     }
-    match serde_json::to_vec(view) {
+    match job.body() {
         Ok(body) => (status, headers, body).into_response(),
         Err(e) => {
-            tracing::error!(error = %e, job_id = %view.id, "job view did not serialise");
+            tracing::error!(error = %e, job_id = %job.id, "job view did not serialise");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
