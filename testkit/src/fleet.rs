@@ -29,6 +29,8 @@ pub struct Fleet {
     pub shutdown: CancellationToken,
     /// Every id published on the "done" channel, with how many times.
     done: Arc<Mutex<HashMap<String, u32>>>,
+    /// Each job's line of the last completion message that named it (the job as it ended).
+    carried: Arc<Mutex<HashMap<String, String>>>,
     _keys: Option<Prefix>,
 }
 
@@ -60,6 +62,7 @@ impl Fleet {
         let keys = args.keys().expect("keys");
         // Count completions from the start, on subscriptions of our own (sharded on a cluster).
         let done = Arc::new(Mutex::new(HashMap::new()));
+        let carried = Arc::new(Mutex::new(HashMap::new()));
         let conn = args
             .command_connection(routeq_shared::redis::connect::Timeouts::WORKER)
             .expect("conn");
@@ -91,6 +94,7 @@ impl Fleet {
                     .expect("subscribe");
             }
             let counts = done.clone();
+            let lines = carried.clone();
             let token = shutdown.clone();
             tokio::spawn(async move {
                 let _keep = sub;
@@ -102,8 +106,12 @@ impl Fleet {
                                 // One message names every job one script ended.
                                 let ids: String = p.data.get(1).and_then(|v| redis::from_redis_value_ref(v).ok()).unwrap_or_default();
                                 let mut counts = counts.lock().expect("lock");
-                                for id in ids.split(' ').filter(|id| !id.is_empty()) {
+                                let mut lines = lines.lock().expect("lock");
+                                for (id, line) in routeq_shared::redis::record::DoneMessage::parse(&ids).entries() {
                                     *counts.entry(id.to_string()).or_insert(0) += 1;
+                                    if let Some(l) = line {
+                                        lines.insert(id.to_string(), l.to_string());
+                                    }
                                 }
                             }
                             Some(_) => {}
@@ -127,6 +135,7 @@ impl Fleet {
             http: reqwest::Client::new(),
             shutdown,
             done,
+            carried,
             _keys: None,
         }
     }
@@ -196,6 +205,11 @@ impl Fleet {
 
     pub fn done_counts(&self) -> HashMap<String, u32> {
         self.done.lock().expect("lock").clone()
+    }
+
+    /// The job as the last completion message naming `id` carried it (its line, undecoded).
+    pub fn carried(&self, id: &str) -> Option<String> {
+        self.carried.lock().expect("lock").get(id).cloned()
     }
 
     /// Entries pending in the workers' group, over every partition.

@@ -280,3 +280,52 @@ async fn jobs_the_sweeper_ends_are_not_a_completion_rate_to_judge_by() {
         "refused on the sweeper's rate: {statuses:?}"
     );
 }
+
+/// A completion message carries each job as it ended, the same record a read of its hash gives,
+/// so a waiting gateway answers from the message: for a job a worker completed and for one a
+/// client cancelled (two of the scripts that end a job through `lib/finish.lua`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_message_carries_the_job_as_stored() {
+    use routeq_shared::redis::record::decode_done_job;
+    let fleet = routeq_testkit::Fleet::start(routeq_sim::SimArgs::instant()).await;
+    let store = routeq_shared::redis::JobStore::new(
+        fleet.redis().await,
+        fleet.keys.clone(),
+        routeq_shared::redis::store::Retention {
+            result_ttl_ms: 60_000,
+            record: false,
+        },
+    );
+    // No worker yet: this one is cancelled while queued.
+    let cancelled = fleet.submit(&seoul_trip()).await;
+    let res = fleet
+        .http
+        .delete(fleet.url(&format!("/v1/routes/{cancelled}")))
+        .send()
+        .await
+        .expect("delete");
+    assert!(res.status().is_success(), "{}", res.status());
+    let worker = fleet.worker_in_process(|_| {}).await;
+    let completed = fleet.submit(&seoul_trip()).await;
+    let (status, _) = fleet.finished(&completed, Duration::from_secs(20)).await;
+    assert_eq!(status, StatusCode::OK);
+    for (id, state) in [(&cancelled, "cancelled"), (&completed, "succeeded")] {
+        let until = Instant::now() + Duration::from_secs(5);
+        let line = loop {
+            if let Some(l) = fleet.carried(id) {
+                break l;
+            }
+            assert!(Instant::now() < until, "no completion message carried {id}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let carried = decode_done_job(id, &line).unwrap_or_else(|| panic!("undecodable: {line}"));
+        let stored = store
+            .get("default", id)
+            .await
+            .expect("get")
+            .expect("the job");
+        assert_eq!(carried, stored, "{line}");
+        assert_eq!(carried.state.as_str(), state);
+    }
+    worker.cancel();
+}

@@ -1,8 +1,10 @@
 //! Waiting for jobs to finish, with one pub/sub subscription per gateway process.
 //!
 //! Workers publish a job's id on its partition's `{p}:done` once, when it reaches a terminal
-//! state (one message carries the ids of every job one script ended, separated by spaces). One
-//! task per process holds the subscriptions ([`Waiters::run`]: one connection, or one per
+//! state (one message carries every job one script ended: their ids, then each job as it ended,
+//! `routeq_shared::redis::record::DoneMessage`). A waiter woken by its job's message answers
+//! with the job the message carried, without reading it again. One task per process holds the
+//! subscriptions ([`Waiters::run`]: one connection, or one per
 //! cluster node with sharded pub/sub), pings them, and wakes the requests waiting on those ids.
 //!
 //! A wait is one call, [`Waiters::wait`] (or [`Waiters::watch`] + [`Watch::until_done`] when the
@@ -18,11 +20,12 @@
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use routeq_shared::job::JobRecord;
 use routeq_shared::metrics::http as m;
+use routeq_shared::redis::record::{DoneMessage, decode_done_job};
 use routeq_shared::redis::{JobStore, StoreError};
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -35,6 +38,8 @@ const POLL_UNSUBSCRIBED: Duration = Duration::from_millis(250);
 #[derive(Default)]
 struct Slot {
     notify: Arc<Notify>,
+    /// The job as its completion message carried it, for its waiters to answer with.
+    ended: Arc<OnceLock<JobRecord>>,
     waiters: usize,
 }
 
@@ -62,6 +67,7 @@ pub struct Watch {
     inner: Arc<Inner>,
     id: String,
     notify: Arc<Notify>,
+    ended: Arc<OnceLock<JobRecord>>,
     one: Pin<Box<OwnedNotified>>,
     all: Pin<Box<OwnedNotified>>,
     _permit: OwnedSemaphorePermit,
@@ -89,11 +95,11 @@ impl Waiters {
             metrics::counter!(m::WAITS_REFUSED.name).increment(1);
             return None;
         };
-        let notify = {
+        let (notify, ended) = {
             let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
             let slot = slots.entry(id.to_string()).or_default();
             slot.waiters += 1;
-            slot.notify.clone()
+            (slot.notify.clone(), slot.ended.clone())
         };
         metrics::gauge!(m::WAITERS.name).increment(1.0);
         let mut watch = Watch {
@@ -102,6 +108,7 @@ impl Waiters {
             one: Box::pin(notify.clone().notified_owned()),
             all: Box::pin(self.inner.everyone.clone().notified_owned()),
             notify,
+            ended,
             _permit: permit,
         };
         watch.arm();
@@ -133,14 +140,20 @@ impl Waiters {
         self.inner.subscribed.load(Ordering::Relaxed)
     }
 
-    /// Wakes the waiters of every id in `ids` (space-separated).
-    fn wake(&self, ids: &str) {
+    /// Wakes the waiters of every job a completion message names, handing each the job as the
+    /// message carried it.
+    fn wake(&self, payload: &str) {
         let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
         if slots.is_empty() {
             return;
         }
-        for id in ids.split(' ') {
+        for (id, line) in DoneMessage::parse(payload).entries() {
             if let Some(slot) = slots.get(id) {
+                if let Some(job) = line.and_then(|l| decode_done_job(id, l))
+                    && job.state.is_terminal()
+                {
+                    let _ = slot.ended.set(job);
+                }
                 slot.notify.notify_waiters();
             }
         }
@@ -192,7 +205,9 @@ impl Watch {
         // Traces: the wake-up by the job's completion and the read that follows it.
         let mut wake: Option<tracing::Span> = None;
         loop {
-            let record = match (known.take(), &wake) {
+            // The job as its completion message carried it, when that woke us: no read.
+            let ended = self.ended.get().filter(|r| r.tenant == tenant).cloned();
+            let record = match (ended.or_else(|| known.take()), &wake) {
                 (Some(r), _) => Some(r),
                 (None, Some(span)) => {
                     use tracing::Instrument;
@@ -256,5 +271,79 @@ mod tests {
         assert!(waiters.watch("b").is_none());
         drop(first);
         assert!(waiters.watch("b").is_some());
+    }
+
+    /// A waiter woken by a message that carries its job answers with that job: no read (the
+    /// store here is empty, so a read would find no job at all).
+    #[tokio::test]
+    async fn a_waiter_woken_by_a_message_carrying_its_job_answers_with_it() {
+        use routeq_shared::Code;
+        use routeq_shared::job::{JobRecord, JobState};
+        use std::sync::atomic::Ordering;
+        use std::time::{Duration, Instant};
+        let prefix = format!("{{waiters-carry-{}}}", uuid::Uuid::new_v4().simple());
+        let args =
+            routeq_shared::redis::RedisArgs::new("redis://127.0.0.1:6379", &prefix).expect("args");
+        let conn = args
+            .command_connection(routeq_shared::redis::connect::Timeouts::GATEWAY)
+            .expect("conn");
+        let store = routeq_shared::redis::JobStore::new(
+            conn,
+            args.keys().expect("keys"),
+            routeq_shared::redis::store::Retention {
+                result_ttl_ms: 1_000,
+                record: false,
+            },
+        );
+        let waiters = Waiters::new(4);
+        // As if subscribed: the waiter waits for its wake-up instead of polling the store.
+        waiters.inner.subscribed.store(true, Ordering::Relaxed);
+        let queued = JobRecord {
+            id: "job-q".into(),
+            tenant: "acme".into(),
+            request_id: "rid".into(),
+            request_json: "{}".into(),
+            state: JobState::Queued,
+            code: Code::JobQueued,
+            submitted_ms: 1,
+            deadline_ms: 2,
+            started_ms: 0,
+            finished_ms: 0,
+            attempts: 0,
+            outcome: None,
+        };
+        let watch = waiters.watch("job-q").expect("a slot");
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let known = queued.clone();
+        let waiting = tokio::spawn(async move {
+            watch
+                .until_done(
+                    &store,
+                    "acme",
+                    Some(known),
+                    Instant::now() + Duration::from_secs(5),
+                    &shutdown,
+                )
+                .await
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let line = r#"["id","job-q","tenant","acme","rid","rid","req","{}","state","succeeded","code","ROUTE_OK","sub","1","dl","2","fin","3","att","1"]"#;
+        waiters.wake(&format!("other job-q\n[\"id\",\"other\"]\n{line}"));
+        let got = tokio::time::timeout(Duration::from_secs(2), waiting)
+            .await
+            .expect("woken")
+            .expect("task")
+            .expect("no store error")
+            .expect("the job from the message");
+        assert_eq!(
+            got,
+            JobRecord {
+                state: JobState::Succeeded,
+                code: Code::RouteOk,
+                finished_ms: 3,
+                attempts: 1,
+                ..queued
+            }
+        );
     }
 }

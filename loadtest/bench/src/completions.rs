@@ -52,9 +52,9 @@ impl Completions {
             let mut messages = pubsub.into_on_message();
             while let Some(msg) = messages.next().await {
                 let at = Instant::now();
-                // One message names every job a completion script stored, space-separated.
-                let ids = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
-                for id in ids.split(' ').filter(|id| !id.is_empty()) {
+                // One message names every job a completion script stored (its first line).
+                let payload = String::from_utf8_lossy(msg.get_payload_bytes()).into_owned();
+                for id in routeq_shared::redis::record::DoneMessage::parse(&payload).ids() {
                     if tx.send((at, id.to_string())).is_err() {
                         return;
                     }

@@ -13,13 +13,15 @@
 //! in exactly one place.
 //!
 //! This module owns the field table, the job hash and API key records; `entries.rs` the queue
-//! entry and dead letter, `records_event.rs` the records stream's event.
+//! entry and dead letter, `records_event.rs` the records stream's event, `done.rs` the
+//! completion message.
 
 use std::collections::HashMap;
 
 use crate::codes::Code;
 use crate::job::{JobRecord, JobState};
 
+mod done;
 mod entries;
 mod records_event;
 

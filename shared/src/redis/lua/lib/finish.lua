@@ -13,6 +13,10 @@
 -- event (the whole job hash) on the webhook outbox, in the same call: no job ends without its
 -- notification. Every script that includes this fragment passes the outbox as its LAST key.
 local ended = {}
+local ended_jobs = {}
+-- The fields a completion message carries: what a client reads of the job (JobRecord).
+local DONE_FIELDS = {F.id, F.tenant, F.request_id, F.request, F.state, F.code, F.submitted,
+  F.deadline, F.started, F.finished, F.attempts, F.outcome}
 local notify_stream = KEYS[#KEYS]
 local function finish(job, open, records, id, state, code, outcome, now, ttl, record, extra)
   redis.call('HSET', job, F.state, state, F.code, code, F.outcome, outcome, F.finished, now,
@@ -37,10 +41,21 @@ local function finish(job, open, records, id, state, code, outcome, now, ttl, re
   end
   redis.call('ZREM', open, id)
   ended[#ended + 1] = id
+  local values = redis.call('HMGET', job, unpack(DONE_FIELDS))
+  local flat = {}
+  for i = 1, #DONE_FIELDS do
+    if values[i] then
+      flat[#flat + 1] = DONE_FIELDS[i]
+      flat[#flat + 1] = values[i]
+    end
+  end
+  ended_jobs[#ended_jobs + 1] = cjson.encode(flat)
 end
 local function publish_done(done)
   if #ended > 0 then
     local cmd, channel = string.match(done, '^(%u+) (.+)$')
-    redis.call(cmd, channel, table.concat(ended, ' '))
+    -- ' \n': a reader of an older release, which splits the whole message on spaces, still finds
+    -- every id (and no id in the rest).
+    redis.call(cmd, channel, table.concat(ended, ' ') .. ' \n' .. table.concat(ended_jobs, '\n'))
   end
 end
