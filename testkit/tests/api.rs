@@ -1026,3 +1026,66 @@ async fn the_docs_page_shows_parameters_a_body_schema_and_an_example_for_post_ro
         page.matches("<h2 id=").count() - 1
     );
 }
+
+/// A queued job is stored once: its stream entry only names it (id and tenant), and the start
+/// script hands the worker the rest from the job's hash — request, request id, times.
+#[tokio::test]
+async fn a_queued_job_is_stored_once_and_start_hands_over_the_request() {
+    let app = spawn().await;
+    let res = app
+        .http
+        .post(app.url("/v1/routes"))
+        .header("x-request-id", "stored-once-1")
+        .json(&good_body())
+        .send()
+        .await
+        .expect("post");
+    let (status, _, v) = body(res).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let store = app.store();
+    store.ensure_group().await.expect("group");
+    let mut conn = app.redis().await;
+    let opts = redis::streams::StreamReadOptions::default()
+        .group(Keys::GROUP, "w")
+        .count(10);
+    let reply: redis::streams::StreamReadReply = conn
+        .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
+        .await
+        .expect("read");
+    let raw = &reply.keys[0].ids[0];
+    let mut names: Vec<&str> = raw.map.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    use routeq_shared::redis::record::f;
+    assert_eq!(names, [f::ID, f::TENANT], "the entry only names the job");
+    let mut entry = QueueEntry::decode(raw).expect("a job entry");
+    let batch = store
+        .start_batch_timed(store.keys(), &[entry.delivered()], "w", now_ms())
+        .await
+        .expect("start");
+    assert_eq!(batch.statuses, [Started::Running(1)]);
+    let job = batch.jobs[0].clone().expect("the started job");
+    entry.started(job);
+    assert_eq!(entry.request_id, "stored-once-1");
+    let request = entry.request.as_ref().expect("the request decodes");
+    assert_eq!(
+        serde_json::to_value(request).expect("json"),
+        v["request"],
+        "the request as the gateway accepted it"
+    );
+    let submitted = routeq_shared::clock::rfc3339_ms(entry.submitted_ms);
+    let deadline = routeq_shared::clock::rfc3339_ms(entry.deadline_ms);
+    assert!(entry.deadline_ms > entry.submitted_ms);
+    let id = v["id"].as_str().expect("id");
+    let (_, _, stored) = body(
+        app.http
+            .get(app.url(&format!("/v1/routes/{id}")))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(
+        (stored["submitted_at"].as_str(), stored["deadline_at"].as_str()),
+        (Some(submitted.as_str()), Some(deadline.as_str()))
+    );
+}

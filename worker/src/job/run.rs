@@ -59,7 +59,10 @@ pub async fn dispatch(
         .await
     {
         // Redis' clock minus ours: deadlines are on Redis' clock (one for the whole fleet).
-        Ok((s, redis_ms)) => (s, redis_ms as i64 - now_ms() as i64),
+        Ok(b) => {
+            let skew = b.now_ms as i64 - now_ms() as i64;
+            (b, skew)
+        }
         Err(e) => {
             // The entries stay in our pending list; the reclaimer (ours or another worker's) retries
             // them once they have been idle for the reclaim time.
@@ -68,7 +71,15 @@ pub async fn dispatch(
         }
     };
     let batch_done = batch_started.map_or(SystemTime::UNIX_EPOCH, |_| SystemTime::now());
-    for (entry, outcome) in parsed.into_iter().zip(started) {
+    let each = started
+        .statuses
+        .into_iter()
+        .zip(started.jobs)
+        .zip(started.request_ids);
+    for (mut entry, ((outcome, job), expired_rid)) in parsed.into_iter().zip(each) {
+        if let Some(job) = job {
+            entry.started(job);
+        }
         match outcome {
             Started::Running(attempts) => {
                 let Some(permit) = permits.split(1) else {
@@ -89,7 +100,7 @@ pub async fn dispatch(
                 );
             }
             Started::Expired => {
-                tracing::info!(job_id = %entry.job_id, request_id = %entry.request_id, "deadline passed before start; job expired");
+                tracing::info!(job_id = %entry.job_id, request_id = %expired_rid, "deadline passed before start; job expired");
                 metrics::counter!(m::EXPIRED_ON_PICKUP.name).increment(1);
                 metrics::counter!(m::FINISHED.name, "state" => JobState::Expired.as_str(), "code" => Code::JobExpired.as_str()).increment(1);
                 ctx.codes.count(Code::JobExpired);

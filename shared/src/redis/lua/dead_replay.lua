@@ -34,10 +34,9 @@ if patience < 1 then
   patience = 30000
 end
 local dl = string.format('%d', now + patience)
-local eid = redis.call('XADD', KEYS[3], '*', F.id, d[F.id], F.tenant, d[F.tenant],
-  F.request_id, d[F.request_id], F.submitted, d[F.submitted], F.deadline, dl,
-  F.request, d[F.request])
-redis.call('HDEL', KEYS[2], F.dead, F.outcome, F.history, F.started, F.worker, F.finished)
+local eid = redis.call('XADD', KEYS[3], '*', F.id, d[F.id], F.tenant, d[F.tenant])
+redis.call('HDEL', KEYS[2], F.dead, F.outcome, F.history, F.started, F.worker, F.finished,
+  F.trace)
 redis.call('HSET', KEYS[2], F.id, d[F.id], F.tenant, d[F.tenant], F.request_id, d[F.request_id],
   F.request, d[F.request], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, d[F.submitted],
   F.deadline, dl, F.attempts, 0, F.entry, eid, F.idem, d[F.idem] or '')

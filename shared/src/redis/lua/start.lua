@@ -11,11 +11,14 @@
 -- ARGV[9..]  stream entry ids, one per pair of KEYS[3..], in order
 --
 -- Returns one status per job, in order, then Redis' TIME in ms:
---   n >= 1  the job is now running; n is its delivery count (attempts), and `{n, w, t}` (delivery,
---           consumer, now ms) is appended to the JSON list in the hash's history
+--   {n, request id, submitted ms, deadline ms, request JSON, trace context}
+--           the job is now running; n is its delivery count (attempts), and `{n, w, t}` (delivery,
+--           consumer, now ms) is appended to the JSON list in the hash's history. The rest is the
+--           job as submitted: it is stored once, in the hash (the stream entry only names it)
 --   0       it had already ended (completed elsewhere or cancelled): entry acknowledged and deleted
 --   -1      its record is gone (TTL): entry acknowledged and deleted
---   -2      its deadline had passed: it is now `expired` (stored, published, acknowledged), with
+--   {-2, request id}
+--           its deadline had passed: it is now `expired` (stored, published, acknowledged), with
 --           the detail of ARGV[8] when an earlier delivery had started it (a reclaim), else ARGV[6]
 --@include finish
 local out = {}
@@ -28,7 +31,8 @@ local jobs = (#KEYS - 3) / 2
 for i = 0, jobs - 1 do
   local key, open = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   local eid = ARGV[9 + i]
-  local job = redis.call('HMGET', key, F.state, F.deadline, F.id, F.attempts, F.history)
+  local job = redis.call('HMGET', key, F.state, F.deadline, F.id, F.attempts, F.history,
+    F.request_id, F.submitted, F.request, F.trace)
   local state = job[1]
   if not state then
     redis.call('XACK', KEYS[1], ARGV[1], eid)
@@ -47,7 +51,7 @@ for i = 0, jobs - 1 do
       {F.worker, ARGV[3]})
     redis.call('XACK', KEYS[1], ARGV[1], eid)
     redis.call('XDEL', KEYS[1], eid)
-    out[#out + 1] = -2
+    out[#out + 1] = {-2, job[6] or ''}
   else
     local n = (tonumber(job[4]) or 0) + 1
     -- The delivery history a dead letter carries: who took the job, when, which delivery.
@@ -64,7 +68,7 @@ for i = 0, jobs - 1 do
     else
       redis.call('HSET', key, F.worker, ARGV[3], F.attempts, n, F.history, hist)
     end
-    out[#out + 1] = n
+    out[#out + 1] = {n, job[6] or '', job[7] or '0', job[2], job[8] or '', job[9] or ''}
   end
 end
 publish_done(ARGV[5])

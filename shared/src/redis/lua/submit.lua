@@ -63,20 +63,17 @@ if cap > 0 then
     return {-2, tostring(len)}
   end
 end
-local eid
-if ARGV[14] == nil or ARGV[14] == '' then
-  eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
-    F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4])
-else
-  eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2],
-    F.request_id, ARGV[3], F.submitted, sub_ms, F.deadline, dl_ms, F.request, ARGV[4],
-    F.trace, ARGV[14])
-end
+-- The job is stored once, in its hash: the stream entry only names it (start.lua hands the
+-- worker the rest from the hash).
+local eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2])
 redis.call('HSET', KEYS[1], F.id, ARGV[1], F.tenant, ARGV[2], F.request_id, ARGV[3],
   F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, sub_ms,
   F.deadline, dl_ms, F.attempts, 0, F.entry, eid, F.idem, ARGV[10])
 if ARGV[13] and ARGV[13] ~= '' then
   redis.call('HSET', KEYS[1], F.webhooks, ARGV[13])
+end
+if ARGV[14] and ARGV[14] ~= '' then
+  redis.call('HSET', KEYS[1], F.trace, ARGV[14])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 -- Every accepted job is in the deadlines set until the sweeper finds it ended (or ends it).

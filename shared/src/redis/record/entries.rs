@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use super::{entry_fields, f, number, text};
 use crate::job::RouteRequest;
 
-/// A job's entry on the jobs stream, as a worker reads it.
+/// A job's entry on the jobs stream, as a worker reads it: the entry names the job (id and
+/// tenant); the rest is the job as submitted, which `start.lua` hands over from the hash when it
+/// starts the job ([`QueueEntry::started`]): the job is stored once.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
     pub entry_id: String,
@@ -31,19 +33,29 @@ impl QueueEntry {
         }
     }
 
-    /// Decodes a delivered entry; `None` when it is not a job at all.
+    /// Decodes a delivered entry; `None` when it is not a job at all. Until the job is started,
+    /// only its id and tenant are known.
     pub fn decode(entry: &::redis::streams::StreamId) -> Option<QueueEntry> {
         let fields = entry_fields(&entry.map);
         Some(QueueEntry {
             entry_id: entry.id.clone(),
             job_id: fields.get(f::ID)?.clone(),
             tenant: text(&fields, f::TENANT),
-            request_id: text(&fields, f::REQUEST_ID),
-            submitted_ms: number(&fields, f::SUBMITTED),
-            deadline_ms: number(&fields, f::DEADLINE),
-            trace: text(&fields, f::TRACE),
-            request: serde_json::from_str(&text(&fields, f::REQUEST)).map_err(|e| e.to_string()),
+            request_id: String::new(),
+            submitted_ms: 0,
+            deadline_ms: 0,
+            trace: String::new(),
+            request: Err("the job was not started".to_string()),
         })
+    }
+
+    /// The job as `start.lua` handed it over from its hash.
+    pub fn started(&mut self, job: crate::redis::scripts::JobStart) {
+        self.request = serde_json::from_str(&job.request).map_err(|e| e.to_string());
+        self.request_id = job.request_id;
+        self.submitted_ms = job.submitted_ms;
+        self.deadline_ms = job.deadline_ms;
+        self.trace = job.trace;
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! | shape | where | fields |
 //! | --- | --- | --- |
-//! | job hash | `{p}:job:<id>` | every field below but `event`, `reason`, `at`, `by` |
-//! | queue entry | `{p}:jobs` | `id tenant rid sub dl req` (and `tc` when the job is traced) |
+//! | job hash | `{p}:job:<id>` | every field below but `event`, `reason`, `at`, `by` (`tc` only when the job is traced) |
+//! | queue entry | `{p}:jobs` | `id tenant`: it names the job, which is stored once, in its hash |
 //! | dead letter | `{p}:dead` | `id tenant rid sub dl req att hist reason at by eid idem` |
 //! | records event | `{p}:records` | `ev` (`accepted` or `finished`) and the whole job hash |
 //!
@@ -25,6 +25,7 @@ mod done;
 mod entries;
 mod records_event;
 
+pub use done::{DoneMessage, decode_job as decode_done_job};
 pub use entries::{DeadLetter, Delivery, QueueEntry};
 pub use records_event::RecordEvent;
 
@@ -85,8 +86,8 @@ fields! {
     /// The webhook endpoints that hear of the job's end: absent or `""` none, `*` every endpoint
     /// of the tenant, otherwise endpoint ids separated by commas.
     WEBHOOKS = webhooks: "wh",
-    /// Queue entries of traced jobs: the gateway span's W3C trace context, `traceparent[ tracestate]`
-    /// (absent when the gateway does not export traces).
+    /// Traced jobs: the gateway span's W3C trace context, `traceparent[ tracestate]` (absent when
+    /// the gateway does not export traces); `start.lua` hands it to the worker.
     TRACE = trace: "tc",
 }
 

@@ -173,7 +173,7 @@ pub fn assemble(src: &str) -> Result<String, String> {
 mod replies;
 
 pub use replies::{
-    Cancelled, Claim, Completed, Parked, Purged, Replayed, ReplyError, Slot, Started, Submitted,
+    Cancelled, Claim, Completed, Parked, Purged, Replayed, ReplyError, Slot, JobStart, Started, StartedBatch, Submitted,
 };
 
 #[cfg(test)]

@@ -64,40 +64,90 @@ pub enum Started {
     Expired,
 }
 
+/// What `start.lua` hands a worker with a job it started: the job as submitted, stored once in
+/// its hash (the stream entry only names it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStart {
+    pub request_id: String,
+    pub submitted_ms: u64,
+    pub deadline_ms: u64,
+    /// The request, canonical JSON (decoded by the worker: a request that does not decode is a
+    /// poison job).
+    pub request: String,
+    /// The gateway's trace context (`""`: not traced).
+    pub trace: String,
+}
+
+/// `start.lua` for one batch: each entry's status, the started jobs' submissions (the same
+/// order; `None` for the others), and Redis' clock (ms) when the script ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartedBatch {
+    pub statuses: Vec<Started>,
+    pub jobs: Vec<Option<JobStart>>,
+    /// The request id of each expired job (`""` for the others), for its log line.
+    pub request_ids: Vec<String>,
+    pub now_ms: u64,
+}
+
 impl Started {
     pub const ALREADY_ENDED: i64 = 0;
     pub const GONE: i64 = -1;
     pub const EXPIRED: i64 = -2;
 
-    /// The statuses and Redis' clock (ms) when the script ran (its last reply element).
-    pub fn decode_timed(
-        mut replies: Vec<i64>,
+    /// The reply of one `start.lua` call over `entries` entries.
+    pub fn decode_batch(
+        mut replies: Vec<::redis::Value>,
         entries: usize,
-    ) -> Result<(Vec<Started>, u64), ReplyError> {
+    ) -> Result<StartedBatch, ReplyError> {
+        use ::redis::Value;
+        let bad = |r: &dyn std::fmt::Debug| unexpected("start", r);
         if replies.len() != entries + 1 {
-            return Err(unexpected("start", (entries, replies)));
+            return Err(bad(&(entries, replies.len())));
         }
-        let now = replies
-            .pop()
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0);
-        Ok((Started::decode(replies, entries)?, now))
-    }
-
-    pub fn decode(replies: Vec<i64>, entries: usize) -> Result<Vec<Started>, ReplyError> {
-        if replies.len() != entries {
-            return Err(unexpected("start", (entries, replies)));
+        let now_ms = match replies.pop() {
+            Some(Value::Int(n)) => u64::try_from(n).unwrap_or(0),
+            other => return Err(bad(&other)),
+        };
+        let text = |v: &Value| ::redis::from_redis_value_ref::<String>(v).map_err(|_| bad(v));
+        let number = |v: &Value| -> Result<u64, ReplyError> {
+            match v {
+                Value::Int(n) => Ok(u64::try_from(*n).unwrap_or(0)),
+                other => Ok(text(other)?.parse().unwrap_or(0)),
+            }
+        };
+        let mut out = StartedBatch {
+            statuses: Vec::with_capacity(entries),
+            jobs: Vec::with_capacity(entries),
+            request_ids: Vec::with_capacity(entries),
+            now_ms,
+        };
+        for r in replies {
+            let (status, job, rid) = match &r {
+                Value::Int(Self::ALREADY_ENDED) => (Started::AlreadyEnded, None, String::new()),
+                Value::Int(Self::GONE) => (Started::Gone, None, String::new()),
+                Value::Array(a) => match a.as_slice() {
+                    [Value::Int(Self::EXPIRED), rid] => (Started::Expired, None, text(rid)?),
+                    [Value::Int(n), rid, sub, dl, req, tc] if *n >= 1 => {
+                        let job = JobStart {
+                            request_id: text(rid)?,
+                            submitted_ms: number(sub)?,
+                            deadline_ms: number(dl)?,
+                            request: text(req)?,
+                            trace: text(tc)?,
+                        };
+                        let rid = job.request_id.clone();
+                        let n = u32::try_from(*n).unwrap_or(u32::MAX);
+                        (Started::Running(n), Some(job), rid)
+                    }
+                    _ => return Err(bad(&r)),
+                },
+                _ => return Err(bad(&r)),
+            };
+            out.statuses.push(status);
+            out.jobs.push(job);
+            out.request_ids.push(rid);
         }
-        replies
-            .into_iter()
-            .map(|r| match r {
-                n if n >= 1 => Ok(Started::Running(u32::try_from(n).unwrap_or(u32::MAX))),
-                Self::ALREADY_ENDED => Ok(Started::AlreadyEnded),
-                Self::GONE => Ok(Started::Gone),
-                Self::EXPIRED => Ok(Started::Expired),
-                other => Err(unexpected("start", other)),
-            })
-            .collect()
+        Ok(out)
     }
 }
 

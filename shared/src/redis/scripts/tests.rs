@@ -88,16 +88,50 @@ fn replies_decode_and_unknown_ones_are_errors() {
     );
     assert!(Submitted::decode((-9, String::new())).is_err());
     assert!(Submitted::decode((-2, "x".into())).is_err());
-    assert_eq!(
-        Started::decode(vec![2, 0, -1, -2], 4),
-        Ok(vec![
-            Started::Running(2),
-            Started::AlreadyEnded,
-            Started::Gone,
-            Started::Expired
-        ])
-    );
-    assert!(Started::decode(vec![1], 2).is_err());
+    {
+        use ::redis::Value;
+        let text = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let running = Value::Array(vec![
+            Value::Int(2),
+            text("rid-1"),
+            text("10"),
+            Value::Int(20),
+            text("{}"),
+            text(""),
+        ]);
+        let expired = Value::Array(vec![Value::Int(-2), text("rid-2")]);
+        let batch = Started::decode_batch(
+            vec![running, Value::Int(0), Value::Int(-1), expired, Value::Int(99)],
+            4,
+        )
+        .expect("a batch");
+        assert_eq!(
+            batch.statuses,
+            [
+                Started::Running(2),
+                Started::AlreadyEnded,
+                Started::Gone,
+                Started::Expired
+            ]
+        );
+        assert_eq!(batch.now_ms, 99);
+        assert_eq!(
+            batch.jobs[0],
+            Some(JobStart {
+                request_id: "rid-1".into(),
+                submitted_ms: 10,
+                deadline_ms: 20,
+                request: "{}".into(),
+                trace: String::new(),
+            })
+        );
+        assert_eq!(batch.request_ids[3], "rid-2");
+        assert!(batch.jobs[1..].iter().all(Option::is_none));
+        // A count that does not match, a bare running count, an unknown code: errors.
+        assert!(Started::decode_batch(vec![Value::Int(1)], 2).is_err());
+        assert!(Started::decode_batch(vec![Value::Int(1), Value::Int(5)], 1).is_err());
+        assert!(Started::decode_batch(vec![Value::Int(-7), Value::Int(5)], 1).is_err());
+    }
     assert!(Completed::decode(vec![7], 1).is_err());
     assert_eq!(
         Cancelled::decode((0, "running".into())),

@@ -5,7 +5,7 @@ use super::{Completion, Delivered, JobStore, StoreError, json};
 use crate::codes::Code;
 use crate::job::{JobState, Outcome};
 use crate::redis::keys::Keys;
-use crate::redis::scripts::{Completed, Started, scripts};
+use crate::redis::scripts::{Completed, Started, StartedBatch, scripts};
 
 impl JobStore {
     /// Starts a batch of entries delivered from `partition`'s stream in one round trip.
@@ -19,21 +19,25 @@ impl JobStore {
         Ok(self
             .start_batch_timed(partition, entries, consumer, now_ms)
             .await?
-            .0)
+            .statuses)
     }
 
-    /// Like [`JobStore::start_batch`], also returning Redis' clock (epoch ms) when the batch
-    /// started: every deadline check is on that one clock, so a worker measures the time left to
-    /// a job's deadline from it, never from its own clock.
+    /// Like [`JobStore::start_batch`], also returning each started job as submitted (the stream
+    /// entry only names it) and Redis' clock (epoch ms) when the batch started: every deadline
+    /// check is on that one clock, so a worker measures the time left to a job's deadline from
+    /// it, never from its own clock.
     pub async fn start_batch_timed(
         &self,
         partition: &Keys,
         entries: &[Delivered<'_>],
         consumer: &str,
         now_ms: u64,
-    ) -> Result<(Vec<Started>, u64), StoreError> {
+    ) -> Result<StartedBatch, StoreError> {
         if entries.is_empty() {
-            return Ok((Vec::new(), now_ms));
+            return Ok(StartedBatch {
+                now_ms,
+                ..StartedBatch::default()
+            });
         }
         let k = partition;
         let expired = Outcome::detail("the deadline passed before a worker could start the job");
@@ -56,7 +60,7 @@ impl JobStore {
             inv.arg(e.entry_id);
         }
         let mut conn = self.conn.clone();
-        Ok(Started::decode_timed(
+        Ok(Started::decode_batch(
             inv.invoke_async(&mut conn).await?,
             entries.len(),
         )?)
