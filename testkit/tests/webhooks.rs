@@ -731,3 +731,52 @@ async fn a_job_the_sweeper_ends_is_delivered_too() {
             .contains_key(&format!("msg_{silent}"))
     );
 }
+
+/// A submit that names no webhooks notifies every endpoint of its tenant, judged as the job is
+/// stored — in the submit script itself with one partition, by the store with several: a
+/// tenant without endpoints gets no `wh` field (no event), one with an endpoint gets `*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_naming_no_webhooks_notifies_the_tenants_endpoints_if_it_has_any() {
+    use routeq_shared::redis::record::f;
+    for partitions in [1u16, 3] {
+        let prefix = routeq_testkit::Prefix::new("whany");
+        let fleet = Fleet::start_on(
+            routeq_testkit::REDIS,
+            &prefix.prefix,
+            partitions,
+            SimArgs::instant(),
+            |cfg| cfg.webhook_allow = "127.0.0.0/8".into(),
+        )
+        .await;
+        let before = fleet.submit(&trip(1)).await;
+        assert_eq!(
+            fleet.job_field(&before, f::WEBHOOKS).await,
+            None,
+            "{partitions} partitions: no endpoint, no webhooks"
+        );
+        register(&fleet, "http://127.0.0.1:9/hook", None).await;
+        for i in 0..4 {
+            let after = fleet.submit(&trip(2 + i)).await;
+            assert_eq!(
+                fleet.job_field(&after, f::WEBHOOKS).await.as_deref(),
+                Some("*"),
+                "{partitions} partitions: the tenant's endpoints"
+            );
+        }
+        // `[]` still means none.
+        let res = fleet
+            .http
+            .post(fleet.url("/v1/routes"))
+            .json(&{
+                let mut b = trip(9);
+                b["webhooks"] = json!([]);
+                b
+            })
+            .send()
+            .await
+            .expect("post");
+        let v: Value = res.json().await.expect("json");
+        let none = v["id"].as_str().expect("id");
+        assert_eq!(fleet.job_field(none, f::WEBHOOKS).await, None);
+    }
+}

@@ -145,6 +145,12 @@ impl Keys {
         uuid::Uuid::from_bytes(bytes).to_string()
     }
 
+    /// Whether this partition's keys share the fleet-wide keys' hash tag (one partition), so one
+    /// script may touch both, on a cluster too.
+    pub fn shares_fleet_slot(&self) -> bool {
+        self.prefix == self.base
+    }
+
     /// The fleet-wide key space (the configured prefix's own tag).
     fn fleet(&self) -> &str {
         &self.base

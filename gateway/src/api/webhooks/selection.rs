@@ -13,8 +13,8 @@ use super::{invalid, unavailable};
 pub(crate) const MAX_SELECTED: usize = 20;
 
 /// Which endpoints a submitted job notifies, from the body's `webhooks` (checked before the job
-/// is queued): absent, every endpoint of the tenant (`*`, or nothing when it has none); `[]`,
-/// none; otherwise those ids, each one of the tenant's.
+/// is queued): absent, every endpoint of the tenant (`*`, or nothing when it has none, judged as
+/// the job is stored); `[]`, none; otherwise those ids, each one of the tenant's.
 pub async fn selection(
     app: &AppState,
     tenant: &str,
@@ -23,17 +23,9 @@ pub async fn selection(
 ) -> Result<String, ApiError> {
     let store = &app.webhooks.store;
     match body.get("webhooks") {
-        None | Some(Value::Null) => {
-            let n = store
-                .count(tenant)
-                .await
-                .map_err(|e| unavailable(rid, &e))?;
-            Ok(if n > 0 {
-                "*".to_string()
-            } else {
-                String::new()
-            })
-        }
+        // Judged when the job is stored, in the submit script itself where it can (one
+        // partition): no round trip of its own.
+        None | Some(Value::Null) => Ok(routeq_shared::redis::store::NewJob::ALL_IF_ANY.to_string()),
         Some(Value::Array(items)) if items.len() > MAX_SELECTED => Err(invalid(
             rid,
             vec![FieldError::new(

@@ -6,6 +6,7 @@
 -- KEYS[4]  the tenant's open jobs    {p}:open:<tenant>   (sorted set: job id scored by deadline ms)
 -- KEYS[5]  the partition's deadlines {p}:deadlines   (sorted set: job id scored by deadline ms; sweep.lua)
 -- KEYS[6]  idempotency key          {p}:idem:<tenant>:<sha256(key)>   (only when the client sent one)
+-- KEYS[#KEYS] the tenant's webhook endpoints {p}:webhooks:<tenant> (set; only when ARGV[13] is "?")
 -- ARGV[1]  job id          ARGV[2] tenant        ARGV[3] request id     ARGV[4] request JSON
 -- ARGV[5]  fingerprint     ARGV[6] submitted ms  ARGV[7] deadline ms    ARGV[8] record TTL ms
 --          (ARGV[6] and ARGV[7] on the gateway's clock: only their difference, the client's
@@ -15,7 +16,9 @@
 -- ARGV[10] the Idempotency-Key as sent ("" when none)
 -- ARGV[11] "1" to append an `accepted` record to the records stream, "0" when no recorder runs
 -- ARGV[12] the most unfinished jobs this tenant may have (0 = no cap)
--- ARGV[13] the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or ids)
+-- ARGV[13] the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or ids;
+--          "?": all of the tenant's if it has any, judged here from its set, the last key, so
+--          the gateway needs no round trip of its own when the set shares the job's slot)
 -- ARGV[14] the gateway's trace context for the worker ("" or absent when not traced)
 --
 -- Returns {1, id}       created
@@ -33,8 +36,17 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {1, ARGV[1]}
 end
-if #KEYS == 6 then
-  local prev = redis.call('GET', KEYS[6])
+local webhooks = ARGV[13] or ''
+local nkeys = #KEYS
+if webhooks == '?' then
+  nkeys = nkeys - 1
+end
+local idem = nil
+if nkeys == 6 then
+  idem = KEYS[6]
+end
+if idem then
+  local prev = redis.call('GET', idem)
   if prev then
     local sep = string.find(prev, ' ', 1, true)
     local pid = string.sub(prev, 1, sep - 1)
@@ -69,8 +81,15 @@ local eid = redis.call('XADD', KEYS[2], '*', F.id, ARGV[1], F.tenant, ARGV[2])
 redis.call('HSET', KEYS[1], F.id, ARGV[1], F.tenant, ARGV[2], F.request_id, ARGV[3],
   F.request, ARGV[4], F.state, S.queued, F.code, C.JOB_QUEUED, F.submitted, sub_ms,
   F.deadline, dl_ms, F.attempts, 0, F.entry, eid, F.idem, ARGV[10])
-if ARGV[13] and ARGV[13] ~= '' then
-  redis.call('HSET', KEYS[1], F.webhooks, ARGV[13])
+if webhooks == '?' then
+  if redis.call('SCARD', KEYS[#KEYS]) > 0 then
+    webhooks = '*'
+  else
+    webhooks = ''
+  end
+end
+if webhooks ~= '' then
+  redis.call('HSET', KEYS[1], F.webhooks, webhooks)
 end
 if ARGV[14] and ARGV[14] ~= '' then
   redis.call('HSET', KEYS[1], F.trace, ARGV[14])
@@ -85,7 +104,7 @@ end
 if ARGV[11] == '1' then
   redis.call('XADD', KEYS[3], '*', F.event, R.accepted, unpack(redis.call('HGETALL', KEYS[1])))
 end
-if #KEYS == 6 then
-  redis.call('SET', KEYS[6], ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[8])
+if idem then
+  redis.call('SET', idem, ARGV[1] .. ' ' .. ARGV[5], 'PX', ARGV[8])
 end
 return {1, ARGV[1]}

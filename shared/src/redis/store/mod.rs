@@ -42,10 +42,18 @@ pub struct NewJob<'a> {
     /// The most unfinished jobs this tenant may have (0 = no cap).
     pub max_open: u64,
     /// The webhooks to notify when the job ends (`""` none, `*` all of the tenant's, or ids
-    /// separated by commas); see [`crate::redis::record::f::WEBHOOKS`].
+    /// separated by commas; [`NewJob::ALL_IF_ANY`]: all of the tenant's if it has any); see
+    /// [`crate::redis::record::f::WEBHOOKS`].
     pub webhooks: &'a str,
     /// The W3C trace context the worker continues (`""`: not traced; see `record::f::TRACE`).
     pub trace: &'a str,
+}
+
+impl NewJob<'_> {
+    /// `webhooks`: every endpoint of the tenant if it has any, judged when the job is stored
+    /// (in the submit script itself when the tenant's endpoints share the job's slot: no round
+    /// trip of its own).
+    pub const ALL_IF_ANY: &'static str = "?";
 }
 
 /// A delivered job, as a worker holds it: whose it is, which job, which stream entry.

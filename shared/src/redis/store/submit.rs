@@ -16,7 +16,7 @@ impl JobStore {
         job: &NewJob<'_>,
         max_backlog: u64,
     ) -> Result<Submitted, StoreError> {
-        let (keys, args) = self.submit_call(job, max_backlog);
+        let (keys, args) = self.submit_call(job, max_backlog).await?;
         let mut inv = scripts().submit.prepare_invoke();
         for k in &keys {
             inv.key(k);
@@ -39,7 +39,7 @@ impl JobStore {
         replicas: u32,
         timeout_ms: u64,
     ) -> Result<(Submitted, u64), StoreError> {
-        let (keys, args) = self.submit_call(job, max_backlog);
+        let (keys, args) = self.submit_call(job, max_backlog).await?;
         let script = &scripts().submit;
         let mut pipe = ::redis::pipe();
         pipe.cmd("EVALSHA")
@@ -83,9 +83,23 @@ impl JobStore {
         }
     }
 
-    /// The submit script's KEYS and ARGV for `job`.
-    fn submit_call(&self, job: &NewJob<'_>, max_backlog: u64) -> (Vec<String>, Vec<String>) {
+    /// The submit script's KEYS and ARGV for `job`. [`NewJob::ALL_IF_ANY`] is judged by the
+    /// script from the tenant's endpoint set when that shares the job's slot; otherwise (several
+    /// partitions) here, with one read first.
+    async fn submit_call(
+        &self,
+        job: &NewJob<'_>,
+        max_backlog: u64,
+    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
         let k = self.keys.for_job(job.id);
+        let in_script = job.webhooks == NewJob::ALL_IF_ANY && k.shares_fleet_slot();
+        let webhooks = if job.webhooks == NewJob::ALL_IF_ANY && !in_script {
+            let mut conn = self.conn.clone();
+            let n: u64 = ::redis::AsyncCommands::scard(&mut conn, k.webhooks(job.tenant)).await?;
+            if n > 0 { "*" } else { "" }
+        } else {
+            job.webhooks
+        };
         let deadline_ms = job.submitted_ms + job.request.deadline_ms;
         let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
         let mut keys = vec![
@@ -97,6 +111,9 @@ impl JobStore {
         ];
         if let Some(key) = job.idempotency_key {
             keys.push(k.idempotency(job.tenant, key));
+        }
+        if in_script {
+            keys.push(k.webhooks(job.tenant));
         }
         let fingerprint = if job.idempotency_key.is_some() {
             // RouteRequest::fingerprint() of the JSON already serialised.
@@ -117,12 +134,12 @@ impl JobStore {
             job.idempotency_key.unwrap_or("").to_string(),
             self.recording.flag().to_string(),
             self.share(job.max_open).to_string(),
-            job.webhooks.to_string(),
+            webhooks.to_string(),
         ];
         // Only traced jobs send ARGV[14]: untraced submissions are the same call as before.
         if !job.trace.is_empty() {
             args.push(job.trace.to_string());
         }
-        (keys, args)
+        Ok((keys, args))
     }
 }
