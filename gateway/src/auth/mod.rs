@@ -26,9 +26,18 @@ pub struct Tenant {
     pub max_queued: u64,
 }
 
-/// The authentication middleware's state.
+/// The authentication middleware's state (cheap to clone: axum clones it for every request).
 #[derive(Clone)]
-pub struct Authenticator {
+pub struct Authenticator(std::sync::Arc<AuthInner>);
+
+impl std::ops::Deref for Authenticator {
+    type Target = AuthInner;
+    fn deref(&self) -> &AuthInner {
+        &self.0
+    }
+}
+
+pub struct AuthInner {
     pub mode: AuthMode,
     /// The tenant of `--auth open`, and the limits of keys that carry none of their own.
     pub default: Tenant,
@@ -53,13 +62,13 @@ impl Authenticator {
     }
 
     pub fn new(mode: AuthMode, default: Tenant, conn: Conn, space: Keys) -> Authenticator {
-        Authenticator {
+        Authenticator(std::sync::Arc::new(AuthInner {
             mode,
             default,
             keys: ApiKeys::new(conn.clone(), space.clone()),
             conn,
             space,
-        }
+        }))
     }
 
     /// The tenant a request acts for, or the answer that refuses it.

@@ -3,7 +3,7 @@
 gateway and simulator, the worker under callgrind; zero once it is up, submit N jobs, wait until
 the stream is empty, dump, and print Ir / N."""
 import http.client, json, os, subprocess, sys, threading, time, uuid, socket
-sys.path.insert(0, "/work/wt/perf/loadtest/bench/loadtest")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "loadtest"))
 from fleet import Redis, queue_sample
 bin_dir, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 os.makedirs(out, exist_ok=True)

@@ -8,7 +8,7 @@ redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no --logfile
 rp=$!
 trap 'kill $rp 2>/dev/null || true' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-python3 /work/wt/perf/loadtest/bench/loadtest/run.py --bin-dir "$bin" --redis-url "redis://127.0.0.1:$port" --scenario backlog --workers 1 \
+python3 "$(dirname "$0")/../../bench/loadtest/run.py" --bin-dir "$bin" --redis-url "redis://127.0.0.1:$port" --scenario backlog --workers 1 \
   --concurrency 50 --latency 0 --provider estimate --jobs 20000 --clients 50 --runs 1 --out-dir "$out" --name backlog >"$out/run.log" 2>&1 || true
 redis-cli -p "$port" INFO commandstats > "$out/commandstats.txt"
 python3 - "$out" <<'PY'
