@@ -97,7 +97,9 @@ impl Application {
         }
         let metrics = routeq_shared::telemetry::metrics_handle();
         crate::ops::metrics::register_gateway_metrics();
+        let submits = crate::queue::batch::Batcher::start(store.clone(), cfg.max_backlog);
         let state = AppState::new(Inner {
+            submits,
             store,
             db,
             waiters: Waiters::new(cfg.max_waiters),

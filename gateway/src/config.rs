@@ -133,6 +133,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "ROUTEQ_SUBMIT_REPLICAS", default_value_t = 0)]
     pub submit_replicas: u32,
 
+    /// Send the submissions of a partition that arrive together in one script call (adaptive:
+    /// a submission that finds Redis idle goes at once, alone). `false`: one call per submission.
+    #[arg(long, hide_short_help = true, env = "ROUTEQ_SUBMIT_BATCH", default_value_t = true, action = clap::ArgAction::Set)]
+    pub submit_batch: bool,
+
     /// How long a submission waits for --submit-replicas to confirm, in ms; unconfirmed, it is
     /// answered 503 SUBMIT_UNCONFIRMED with its id (retry with the same Idempotency-Key).
     #[arg(long, env = "ROUTEQ_SUBMIT_REPLICAS_TIMEOUT_MS", default_value_t = 50)]

@@ -17,6 +17,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub store: JobStore,
+    /// Submissions of a partition that arrive together go in one script call (queue/batch.rs).
+    pub submits: crate::queue::batch::Batcher,
     /// The durable record, read when a job has left Redis (its TTL passed). `None` when unset.
     pub db: Option<sqlx::PgPool>,
     pub waiters: Waiters,

@@ -1085,7 +1085,174 @@ async fn a_queued_job_is_stored_once_and_start_hands_over_the_request() {
     )
     .await;
     assert_eq!(
-        (stored["submitted_at"].as_str(), stored["deadline_at"].as_str()),
+        (
+            stored["submitted_at"].as_str(),
+            stored["deadline_at"].as_str()
+        ),
         (Some(submitted.as_str()), Some(deadline.as_str()))
     );
+}
+
+/// Jobs in one submit call are each taken as if submitted alone, in order: the tenant's cap, the
+/// backlog cap and an Idempotency-Key seen twice in the same call answer as they would apart.
+#[tokio::test]
+async fn jobs_in_one_submit_call_are_each_taken_as_if_alone() {
+    use routeq_shared::redis::scripts::Submitted;
+    use routeq_shared::redis::store::NewJob;
+    let app = spawn().await;
+    let store = app.store();
+    // The request as the gateway fills it in.
+    let (_, _, v) = body(app.post(&good_body()).await).await;
+    let request: routeq_shared::job::RouteRequest =
+        serde_json::from_value(v["request"].clone()).expect("request");
+    let json = request.canonical_json();
+    let mut other = request.clone();
+    other.deadline_ms += 1;
+    let other_json = other.canonical_json();
+    let ids: Vec<String> = (0..7).map(|_| store.keys().new_job_id(0)).collect();
+    fn job<'a>(
+        id: &'a str,
+        key: Option<&'a str>,
+        request: &'a routeq_shared::job::RouteRequest,
+        json: &'a str,
+    ) -> NewJob<'a> {
+        NewJob {
+            id,
+            tenant: "batch",
+            request_id: "rid",
+            request,
+            request_json: json,
+            idempotency_key: key,
+            submitted_ms: now_ms(),
+            max_open: 4,
+            webhooks: "",
+            trace: "",
+        }
+    }
+    let jobs = [
+        job(&ids[0], Some("k1"), &request, &json),
+        job(&ids[1], Some("k1"), &request, &json), // the same key and request: a replay of 0
+        job(&ids[2], Some("k1"), &other, &other_json), // the same key, another request: refused
+        job(&ids[3], None, &request, &json),
+        job(&ids[4], None, &request, &json),
+        job(&ids[5], None, &request, &json), // the tenant's fourth open job
+        job(&ids[6], None, &request, &json), // its fifth: over the cap of 4
+    ];
+    let mut calls = Vec::new();
+    for j in &jobs {
+        calls.push(store.prepare_submit(j).await.expect("prepare"));
+    }
+    let refs: Vec<_> = calls.iter().collect();
+    let got = store.submit_calls(&refs, 0).await.expect("submit");
+    assert_eq!(
+        got,
+        [
+            Submitted::Created(ids[0].clone()),
+            Submitted::Replayed(ids[0].clone()),
+            Submitted::KeyReused(ids[0].clone()),
+            Submitted::Created(ids[3].clone()),
+            Submitted::Created(ids[4].clone()),
+            Submitted::Created(ids[5].clone()),
+            Submitted::TenantFull(4),
+        ]
+    );
+    // The backlog cap, counted job by job within the call: 5 queued (the one posted above and
+    // four of the call), a cap of 6 takes one more.
+    let more: Vec<String> = (0..2).map(|_| store.keys().new_job_id(0)).collect();
+    let mut calls = Vec::new();
+    for id in &more {
+        let j = NewJob {
+            id,
+            tenant: "batch-2",
+            max_open: 0,
+            ..jobs[3].clone()
+        };
+        calls.push(store.prepare_submit(&j).await.expect("prepare"));
+    }
+    let refs: Vec<_> = calls.iter().collect();
+    let got = store.submit_calls(&refs, 6).await.expect("submit");
+    assert_eq!(
+        got,
+        [Submitted::Created(more[0].clone()), Submitted::Saturated(6)]
+    );
+}
+
+/// Submissions that arrive while Redis is busy go in one call, and each is answered as its own:
+/// with Redis hung, 40 concurrent submits (4 pairs sharing a key) queue up; once it answers they
+/// are all accepted, each key's pair is one job, and they took fewer calls than jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_arriving_together_share_a_call_and_keep_their_own_answers() {
+    let redis = PrivateRedis::start();
+    let gw = TestGateway::start_on(&redis.url(), "{gw-batch}", |cfg| {
+        cfg.redis.response_timeout_ms = Some(10_000);
+    })
+    .await;
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let scrape = || async {
+        gw.http
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    let before = scrape().await;
+    redis.stop();
+    let posts: Vec<_> = (0..40)
+        .map(|i| {
+            let (http, url) = (gw.http.clone(), gw.url("/v1/routes"));
+            tokio::spawn(async move {
+                let mut req = http.post(url).json(&good_body());
+                if i < 8 {
+                    req = req.header("idempotency-key", format!("pair-{}", i / 2));
+                }
+                let res = req.send().await.expect("post");
+                let status = res.status();
+                let v: Value = res.json().await.expect("json");
+                (i, status, v["id"].as_str().unwrap_or_default().to_string())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.resume();
+    let mut answers = Vec::new();
+    for p in posts {
+        answers.push(p.await.expect("task"));
+    }
+    for (i, status, _) in &answers {
+        assert_eq!(*status, StatusCode::ACCEPTED, "submission {i}");
+    }
+    for pair in 0..4 {
+        assert_eq!(
+            answers[pair * 2].2,
+            answers[pair * 2 + 1].2,
+            "one key, one job"
+        );
+    }
+    let distinct: std::collections::HashSet<_> = answers.iter().map(|a| a.2.clone()).collect();
+    assert_eq!(distinct.len(), 36);
+    let after = scrape().await;
+    let calls =
+        metric(&after, "routeq_submit_calls_total") - metric(&before, "routeq_submit_calls_total");
+    let jobs = metric(&after, "routeq_submit_call_jobs_total")
+        - metric(&before, "routeq_submit_call_jobs_total");
+    assert_eq!(jobs, 40.0, "every submission went through a call");
+    assert!(calls < 10.0, "{calls} calls for 40 submissions");
+    // Every job is there, queued.
+    let mut conn = gw.redis().await;
+    for id in &distinct {
+        let state: Option<String> = conn
+            .hget(format!("{{gw-batch}}:job:{id}"), "state")
+            .await
+            .expect("hget");
+        assert_eq!(state.as_deref(), Some("queued"), "{id}");
+    }
 }

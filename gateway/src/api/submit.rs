@@ -317,11 +317,20 @@ async fn submit_one(
     };
     let replicas = app.cfg.submit_replicas;
     if replicas == 0 || app.replicated.is_empty() {
-        return app
+        if !app.cfg.submit_batch {
+            return app
+                .store
+                .submit(job, app.cfg.max_backlog)
+                .await
+                .map_err(failed);
+        }
+        // Preparing sends nothing the job depends on (at most a read of the tenant's endpoints).
+        let call = app
             .store
-            .submit(job, app.cfg.max_backlog)
+            .prepare_submit(job)
             .await
-            .map_err(failed);
+            .map_err(|e| ApiError::queue_unavailable(rid, &e))?;
+        return app.submits.submit(call).await.map_err(failed);
     }
     let turn = app.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let conn = &app.replicated[turn % app.replicated.len()];

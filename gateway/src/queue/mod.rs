@@ -3,6 +3,7 @@
 //! ([`admission`]) from the last sample only.
 
 pub mod admission;
+pub mod batch;
 pub mod sampler;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};

@@ -259,8 +259,8 @@ mod tests {
             id: "j1".into(),
             tenant: "acme".into(),
             request_id: "rid-1".into(),
-            request_json: r#"{"origin":{"address":"a\u0000b"},"mode":"driving","deadline_ms":5000}"#
-                .into(),
+            request_json:
+                r#"{"origin":{"address":"a\u0000b"},"mode":"driving","deadline_ms":5000}"#.into(),
             state: JobState::Queued,
             code: Code::JobQueued,
             submitted_ms: 1_700_000_000_123,

@@ -40,6 +40,19 @@ pub const RATE_LIMITED: Metric = Metric::counter(
     &[],
 );
 
+/// Submit script calls (each carries the jobs of one partition that arrived together).
+pub const SUBMIT_CALLS: Metric = Metric::counter(
+    "routeq_submit_calls_total",
+    "Submit script calls sent to Redis (each carries one or more jobs that arrived together).",
+    &[],
+);
+/// Jobs carried by submit script calls (÷ calls: the mean batch).
+pub const SUBMIT_CALL_JOBS: Metric = Metric::counter(
+    "routeq_submit_call_jobs_total",
+    "Jobs carried by submit script calls; divided by routeq_submit_calls_total, the mean batch.",
+    &[],
+);
+
 pub const ALL: &[&Metric] = &[
     &REQUESTS,
     &DURATION,
@@ -47,4 +60,6 @@ pub const ALL: &[&Metric] = &[
     &WAITERS,
     &WAITS_REFUSED,
     &RATE_LIMITED,
+    &SUBMIT_CALLS,
+    &SUBMIT_CALL_JOBS,
 ];

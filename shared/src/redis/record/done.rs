@@ -38,7 +38,8 @@ impl<'a> DoneMessage<'a> {
     /// line decodes with [`decode_job`].
     pub fn entries(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> {
         let mut lines = self.jobs.split('\n');
-        self.ids().map(move |id| (id, lines.next().filter(|l| !l.is_empty())))
+        self.ids()
+            .map(move |id| (id, lines.next().filter(|l| !l.is_empty())))
     }
 }
 

@@ -173,7 +173,8 @@ pub fn assemble(src: &str) -> Result<String, String> {
 mod replies;
 
 pub use replies::{
-    Cancelled, Claim, Completed, Parked, Purged, Replayed, ReplyError, Slot, JobStart, Started, StartedBatch, Submitted,
+    Cancelled, Claim, Completed, JobStart, Parked, Purged, Replayed, ReplyError, Slot, Started,
+    StartedBatch, Submitted,
 };
 
 #[cfg(test)]

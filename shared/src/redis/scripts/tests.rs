@@ -101,7 +101,13 @@ fn replies_decode_and_unknown_ones_are_errors() {
         ]);
         let expired = Value::Array(vec![Value::Int(-2), text("rid-2")]);
         let batch = Started::decode_batch(
-            vec![running, Value::Int(0), Value::Int(-1), expired, Value::Int(99)],
+            vec![
+                running,
+                Value::Int(0),
+                Value::Int(-1),
+                expired,
+                Value::Int(99),
+            ],
             4,
         )
         .expect("a batch");

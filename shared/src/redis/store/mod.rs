@@ -18,9 +18,10 @@ use crate::job::{JobRecord, JobState, Outcome, RouteRequest};
 
 mod run;
 mod submit;
+pub use submit::SubmitCall;
 
 /// Why a store operation failed: Redis is unreachable, slow, or answered something unexpected.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("redis: {0}")]
     Redis(#[from] ::redis::RedisError),

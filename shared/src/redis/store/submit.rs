@@ -1,11 +1,23 @@
-//! Accepting a job: one script checks the idempotency key and the caps, appends the stream
-//! entry and writes the record (and, on a replicated setup, waits for the replicas).
+//! Accepting jobs: one script checks each job's idempotency key and the caps, appends the stream
+//! entry and writes the record — for one job, or for every job of a partition that a gateway
+//! submits together ([`JobStore::submit_calls`]); on a replicated setup it then waits for the
+//! replicas.
 
 use sha2::Digest;
 
 use super::{JobStore, NewJob, StoreError};
 use crate::redis::connect::Conn;
 use crate::redis::scripts::{Submitted, scripts};
+
+/// One job's part of a submit script call, prepared by [`JobStore::prepare_submit`]: its four
+/// keys and twelve arguments (`lua/submit.lua`).
+#[derive(Debug, Clone)]
+pub struct SubmitCall {
+    /// The partition the job belongs to: only calls of one partition go in one script call.
+    pub partition: u16,
+    keys: [String; 4],
+    args: [String; 12],
+}
 
 impl JobStore {
     /// Accepts a job: one script that checks the idempotency key and the caps, appends the
@@ -16,16 +28,55 @@ impl JobStore {
         job: &NewJob<'_>,
         max_backlog: u64,
     ) -> Result<Submitted, StoreError> {
-        let (keys, args) = self.submit_call(job, max_backlog).await?;
+        let call = self.prepare_submit(job).await?;
+        let mut out = self.submit_calls(&[&call], max_backlog).await?;
+        out.pop().ok_or_else(|| {
+            StoreError::Reply(crate::redis::scripts::ReplyError {
+                script: "submit",
+                reply: "no status".into(),
+            })
+        })
+    }
+
+    /// Accepts several jobs of one partition in one script call (they are taken in order, each
+    /// as if alone); their statuses in the same order. `calls` must all name one partition.
+    pub async fn submit_calls(
+        &self,
+        calls: &[&SubmitCall],
+        max_backlog: u64,
+    ) -> Result<Vec<Submitted>, StoreError> {
+        let Some(first) = calls.first() else {
+            return Ok(Vec::new());
+        };
+        debug_assert!(calls.iter().all(|c| c.partition == first.partition));
+        let k = self.keys.partition(first.partition);
         let mut inv = scripts().submit.prepare_invoke();
-        for k in &keys {
-            inv.key(k);
+        inv.key(k.jobs_stream())
+            .key(k.records_stream())
+            .key(k.deadlines());
+        for c in calls {
+            for key in &c.keys {
+                inv.key(key);
+            }
         }
-        for a in &args {
-            inv.arg(a);
+        inv.arg(self.share(max_backlog)).arg(self.recording.flag());
+        for c in calls {
+            for a in &c.args {
+                inv.arg(a);
+            }
         }
         let mut conn = self.conn.clone();
-        Ok(Submitted::decode(inv.invoke_async(&mut conn).await?)?)
+        let replies: Vec<(i64, String)> = inv.invoke_async(&mut conn).await?;
+        if replies.len() != calls.len() {
+            return Err(StoreError::Reply(crate::redis::scripts::ReplyError {
+                script: "submit",
+                reply: format!("{} statuses for {} jobs", replies.len(), calls.len()),
+            }));
+        }
+        Ok(replies
+            .into_iter()
+            .map(Submitted::decode)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Like [`JobStore::submit`], on `conn` (a connection of its own: WAIT holds its connection
@@ -39,21 +90,43 @@ impl JobStore {
         replicas: u32,
         timeout_ms: u64,
     ) -> Result<(Submitted, u64), StoreError> {
-        let (keys, args) = self.submit_call(job, max_backlog).await?;
+        let call = self.prepare_submit(job).await?;
+        let k = self.keys.partition(call.partition);
+        let keys: Vec<String> = [k.jobs_stream(), k.records_stream(), k.deadlines()]
+            .into_iter()
+            .chain(call.keys.iter().cloned())
+            .collect();
+        let mut args = vec![
+            self.share(max_backlog).to_string(),
+            self.recording.flag().to_string(),
+        ];
+        args.extend(call.args.iter().cloned());
         let script = &scripts().submit;
+        let eval = |pipe: &mut ::redis::Pipeline| {
+            pipe.cmd("EVALSHA")
+                .arg(script.get_hash())
+                .arg(keys.len())
+                .arg(&keys)
+                .arg(&args)
+                .cmd("WAIT")
+                .arg(replicas)
+                .arg(timeout_ms);
+        };
+        let one = |r: Vec<(i64, String)>| -> Result<Submitted, StoreError> {
+            let status = r.into_iter().next().ok_or_else(|| {
+                StoreError::Reply(crate::redis::scripts::ReplyError {
+                    script: "submit",
+                    reply: "no status".into(),
+                })
+            })?;
+            Ok(Submitted::decode(status)?)
+        };
         let mut pipe = ::redis::pipe();
-        pipe.cmd("EVALSHA")
-            .arg(script.get_hash())
-            .arg(keys.len())
-            .arg(&keys)
-            .arg(&args)
-            .cmd("WAIT")
-            .arg(replicas)
-            .arg(timeout_ms);
+        eval(&mut pipe);
         let mut c = conn.clone();
-        let reply: ::redis::RedisResult<((i64, String), u64)> = pipe.query_async(&mut c).await;
+        let reply: ::redis::RedisResult<(Vec<(i64, String)>, u64)> = pipe.query_async(&mut c).await;
         match reply {
-            Ok((submitted, acked)) => Ok((Submitted::decode(submitted)?, acked)),
+            Ok((submitted, acked)) => Ok((one(submitted)?, acked)),
             Err(e)
                 if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
             {
@@ -66,31 +139,20 @@ impl JobStore {
                 for a in &args {
                     inv.arg(a);
                 }
-                let submitted = Submitted::decode(inv.invoke_async(&mut c).await?)?;
+                let submitted = one(inv.invoke_async(&mut c).await?)?;
                 let mut pipe = ::redis::pipe();
-                pipe.cmd("EVALSHA")
-                    .arg(script.get_hash())
-                    .arg(keys.len())
-                    .arg(&keys)
-                    .arg(&args)
-                    .cmd("WAIT")
-                    .arg(replicas)
-                    .arg(timeout_ms);
-                let (_, acked): ((i64, String), u64) = pipe.query_async(&mut c).await?;
+                eval(&mut pipe);
+                let (_, acked): (Vec<(i64, String)>, u64) = pipe.query_async(&mut c).await?;
                 Ok((submitted, acked))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The submit script's KEYS and ARGV for `job`. [`NewJob::ALL_IF_ANY`] is judged by the
-    /// script from the tenant's endpoint set when that shares the job's slot; otherwise (several
-    /// partitions) here, with one read first.
-    async fn submit_call(
-        &self,
-        job: &NewJob<'_>,
-        max_backlog: u64,
-    ) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    /// `job`'s part of a submit script call. [`NewJob::ALL_IF_ANY`] is judged by the script from
+    /// the tenant's endpoint set when that shares the job's slot; otherwise (several partitions)
+    /// here, with one read first.
+    pub async fn prepare_submit(&self, job: &NewJob<'_>) -> Result<SubmitCall, StoreError> {
         let k = self.keys.for_job(job.id);
         let in_script = job.webhooks == NewJob::ALL_IF_ANY && k.shares_fleet_slot();
         let webhooks = if job.webhooks == NewJob::ALL_IF_ANY && !in_script {
@@ -102,44 +164,39 @@ impl JobStore {
         };
         let deadline_ms = job.submitted_ms + job.request.deadline_ms;
         let ttl_ms = job.request.deadline_ms + self.retention.result_ttl_ms;
-        let mut keys = vec![
-            k.job(job.id),
-            k.jobs_stream(),
-            k.records_stream(),
-            k.tenant_open_jobs(job.tenant),
-            k.deadlines(),
-        ];
-        if let Some(key) = job.idempotency_key {
-            keys.push(k.idempotency(job.tenant, key));
-        }
-        if in_script {
-            keys.push(k.webhooks(job.tenant));
-        }
+        let hash = k.job(job.id);
+        let idem = match job.idempotency_key {
+            Some(key) => k.idempotency(job.tenant, key),
+            None => hash.clone(),
+        };
+        let endpoints = if in_script {
+            k.webhooks(job.tenant)
+        } else {
+            hash.clone()
+        };
         let fingerprint = if job.idempotency_key.is_some() {
             // RouteRequest::fingerprint() of the JSON already serialised.
             hex::encode(sha2::Sha256::digest(job.request_json.as_bytes()))
         } else {
             String::new()
         };
-        let mut args = vec![
-            job.id.to_string(),
-            job.tenant.to_string(),
-            job.request_id.to_string(),
-            job.request_json.to_string(),
-            fingerprint,
-            job.submitted_ms.to_string(),
-            deadline_ms.to_string(),
-            ttl_ms.to_string(),
-            self.share(max_backlog).to_string(),
-            job.idempotency_key.unwrap_or("").to_string(),
-            self.recording.flag().to_string(),
-            self.share(job.max_open).to_string(),
-            webhooks.to_string(),
-        ];
-        // Only traced jobs send ARGV[14]: untraced submissions are the same call as before.
-        if !job.trace.is_empty() {
-            args.push(job.trace.to_string());
-        }
-        Ok((keys, args))
+        Ok(SubmitCall {
+            partition: k.index(),
+            keys: [hash, k.tenant_open_jobs(job.tenant), idem, endpoints],
+            args: [
+                job.id.to_string(),
+                job.tenant.to_string(),
+                job.request_id.to_string(),
+                job.request_json.to_string(),
+                fingerprint,
+                job.submitted_ms.to_string(),
+                deadline_ms.to_string(),
+                ttl_ms.to_string(),
+                job.idempotency_key.unwrap_or("").to_string(),
+                self.share(job.max_open).to_string(),
+                webhooks.to_string(),
+                job.trace.to_string(),
+            ],
+        })
     }
 }
