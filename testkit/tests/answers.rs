@@ -281,9 +281,10 @@ async fn jobs_the_sweeper_ends_are_not_a_completion_rate_to_judge_by() {
     );
 }
 
-/// A completion message carries each job as it ended, the same record a read of its hash gives,
-/// so a waiting gateway answers from the message: for a job a worker completed and for one a
-/// client cancelled (two of the scripts that end a job through `lib/finish.lua`).
+/// A completion message carries each job its submitter waits for as it ended, the same record a
+/// read of its hash gives, so the waiting gateway answers from the message: for a job a worker
+/// completed and for one a client cancelled (two of the scripts that end a job through
+/// `lib/finish.lua`). A job nobody waits for is named, not carried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completion_message_carries_the_job_as_stored() {
     use routeq_shared::redis::record::decode_done_job;
@@ -296,8 +297,22 @@ async fn a_completion_message_carries_the_job_as_stored() {
             record: false,
         },
     );
-    // No worker yet: this one is cancelled while queued.
-    let cancelled = fleet.submit(&seoul_trip()).await;
+    let waiting = |body: Value| {
+        let (http, url) = (fleet.http.clone(), fleet.url("/v1/routes"));
+        async move {
+            let res = http
+                .post(url)
+                .header("prefer", "wait=1")
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            let v: Value = res.json().await.expect("json");
+            v["id"].as_str().expect("id").to_string()
+        }
+    };
+    // No worker yet: this one is cancelled while queued (its wait ended after 1 s).
+    let cancelled = waiting(seoul_trip()).await;
     let res = fleet
         .http
         .delete(fleet.url(&format!("/v1/routes/{cancelled}")))
@@ -306,9 +321,12 @@ async fn a_completion_message_carries_the_job_as_stored() {
         .expect("delete");
     assert!(res.status().is_success(), "{}", res.status());
     let worker = fleet.worker_in_process(|_| {}).await;
-    let completed = fleet.submit(&seoul_trip()).await;
-    let (status, _) = fleet.finished(&completed, Duration::from_secs(20)).await;
-    assert_eq!(status, StatusCode::OK);
+    let completed = waiting(seoul_trip()).await;
+    let unwaited = fleet.submit(&seoul_trip()).await;
+    for id in [&completed, &unwaited] {
+        let (status, _) = fleet.finished(id, Duration::from_secs(20)).await;
+        assert_eq!(status, StatusCode::OK);
+    }
     for (id, state) in [(&cancelled, "cancelled"), (&completed, "succeeded")] {
         let until = Instant::now() + Duration::from_secs(5);
         let line = loop {
@@ -327,5 +345,18 @@ async fn a_completion_message_carries_the_job_as_stored() {
         assert_eq!(carried, stored, "{line}");
         assert_eq!(carried.state.as_str(), state);
     }
+    let until = Instant::now() + Duration::from_secs(5);
+    while !fleet.done_counts().contains_key(&unwaited) {
+        assert!(
+            Instant::now() < until,
+            "the unwaited job's completion was not published"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        fleet.carried(&unwaited),
+        None,
+        "a job nobody waits for is not carried"
+    );
     worker.cancel();
 }

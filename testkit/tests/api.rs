@@ -1127,6 +1127,7 @@ async fn jobs_in_one_submit_call_are_each_taken_as_if_alone() {
             max_open: 4,
             webhooks: "",
             trace: "",
+            wait: false,
         }
     }
     let jobs = [

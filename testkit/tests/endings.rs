@@ -494,6 +494,7 @@ async fn submit_and_start(
         max_open: 0,
         webhooks: "",
         trace: "",
+        wait: false,
     };
     let s = store.submit(&job, 0).await.expect("submit");
     assert_eq!(

@@ -188,6 +188,7 @@ async fn accept(
             max_open: tenant.max_queued,
             webhooks: &s.webhooks,
             trace: &trace_context,
+            wait: wait.is_some(),
         };
         // `Prefer: wait`: arm the wake-up before the job exists, so a completion that comes
         // before the answer to the submit is not missed and a new job needs no first read.

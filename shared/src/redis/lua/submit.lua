@@ -13,7 +13,7 @@
 --                                   webhooks are "?")
 -- ARGV[1]  max backlog (stream length at which new work is refused; 0 = no cap)
 -- ARGV[2]  "1" to append an `accepted` record to the records stream, "0" when no recorder runs
--- then per job, twelve:
+-- then per job, thirteen:
 --   id, tenant, request id, request JSON, fingerprint, submitted ms, deadline ms, record TTL ms,
 --   (the submitted and deadline ms on the gateway's clock: only their difference, the client's
 --   patience, is used; the job is submitted at Redis' TIME, and its deadline is that plus the
@@ -22,7 +22,8 @@
 --   (0 = no cap), the webhooks to notify when the job ends ("" none, "*" all of the tenant's, or
 --   ids; "?": all of the tenant's if it has any, judged here from its set, so the gateway needs
 --   no round trip of its own when the set shares the job's slot), the gateway's trace context
---   for the worker ("" when not traced)
+--   for the worker ("" when not traced), "1" when the submitter waits for the job (its completion
+--   message then carries it: lib/finish.lua) or ""
 --
 -- Returns per job, in order:
 --         {1, id}       created
@@ -50,6 +51,7 @@ local out = {}
 local function submit(job, open, idem_key, wh_key, a)
   local id, tenant, rid, req, fp = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local ttl, idem, webhooks, trace = ARGV[a + 7], ARGV[a + 8], ARGV[a + 10], ARGV[a + 11]
+  local wait = ARGV[a + 12]
   if redis.call('EXISTS', job) == 1 then
     return {1, id}
   end
@@ -98,6 +100,9 @@ local function submit(job, open, idem_key, wh_key, a)
   if trace ~= '' then
     redis.call('HSET', job, F.trace, trace)
   end
+  if wait ~= '' then
+    redis.call('HSET', job, F.wait, wait)
+  end
   redis.call('PEXPIRE', job, ttl)
   -- Every accepted job is in the deadlines set until the sweeper finds it ended (or ends it).
   redis.call('ZADD', KEYS[3], dl_ms, id)
@@ -117,6 +122,6 @@ end
 local jobs = (#KEYS - 3) / 4
 for i = 0, jobs - 1 do
   local k = 4 + 4 * i
-  out[#out + 1] = submit(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], 3 + 12 * i)
+  out[#out + 1] = submit(KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], 3 + 13 * i)
 end
 return out

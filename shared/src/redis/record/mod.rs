@@ -86,6 +86,9 @@ fields! {
     /// The webhook endpoints that hear of the job's end: absent or `""` none, `*` every endpoint
     /// of the tenant, otherwise endpoint ids separated by commas.
     WEBHOOKS = webhooks: "wh",
+    /// `1` when the submitter waits for the job (`Prefer: wait`): its completion message carries
+    /// the job (absent otherwise).
+    WAIT = wait: "w",
     /// Traced jobs: the gateway span's W3C trace context, `traceparent[ tracestate]` (absent when
     /// the gateway does not export traces); `start.lua` hands it to the worker.
     TRACE = trace: "tc",

@@ -48,6 +48,9 @@ pub struct NewJob<'a> {
     pub webhooks: &'a str,
     /// The W3C trace context the worker continues (`""`: not traced; see `record::f::TRACE`).
     pub trace: &'a str,
+    /// Whether the submitter waits for the job (`Prefer: wait`): its completion message then
+    /// carries the job, so the waiting gateway needs no read ([`crate::redis::record::f::WAIT`]).
+    pub wait: bool,
 }
 
 impl NewJob<'_> {

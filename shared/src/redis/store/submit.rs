@@ -10,13 +10,13 @@ use crate::redis::connect::Conn;
 use crate::redis::scripts::{Submitted, scripts};
 
 /// One job's part of a submit script call, prepared by [`JobStore::prepare_submit`]: its four
-/// keys and twelve arguments (`lua/submit.lua`).
+/// keys and thirteen arguments (`lua/submit.lua`).
 #[derive(Debug, Clone)]
 pub struct SubmitCall {
     /// The partition the job belongs to: only calls of one partition go in one script call.
     pub partition: u16,
     keys: [String; 4],
-    args: [String; 12],
+    args: [String; 13],
 }
 
 impl JobStore {
@@ -196,6 +196,7 @@ impl JobStore {
                 self.share(job.max_open).to_string(),
                 webhooks.to_string(),
                 job.trace.to_string(),
+                if job.wait { "1" } else { "" }.to_string(),
             ],
         })
     }

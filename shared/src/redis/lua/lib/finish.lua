@@ -7,27 +7,35 @@
 --   `extra`), sets the record's TTL (`ttl`; with an Idempotency-Key, until its deadline plus `ttl`
 --   if that is later: as long as the key lives), appends a `finished` event to the records stream when
 --   `record` is '1', and takes the job out of its tenant's open jobs. The id is published by
---   publish_done(channel), once per script call, with every job this call ended.
+--   publish_done(channel), once per script call, with every job this call ended: the ids
+--   separated by spaces; when a job's submitter waits for it (its `w` field), then a space, a
+--   newline and one line per job in the same order: the job as it ended (a JSON list of field,
+--   value…: what a client reads), or an empty line for a job nobody waits for
+--   (shared/src/redis/record/done.rs). The waiting gateway answers from it without a read.
 --
 -- A job submitted with webhooks to notify (its `webhooks` field is set) also gets a `finished`
 -- event (the whole job hash) on the webhook outbox, in the same call: no job ends without its
 -- notification. Every script that includes this fragment passes the outbox as its LAST key.
 local ended = {}
 local ended_jobs = {}
--- The fields a completion message carries: what a client reads of the job (JobRecord).
-local DONE_FIELDS = {F.id, F.tenant, F.request_id, F.request, F.state, F.code, F.submitted,
-  F.deadline, F.started, F.finished, F.attempts, F.outcome}
+local carried = 0
 local notify_stream = KEYS[#KEYS]
+-- What a completion message carries of a job that this write does not set (with id, state,
+-- code, outcome and finish time: what a client reads, JobRecord).
+local CARRIED = {F.tenant, F.request_id, F.request, F.submitted, F.deadline, F.started, F.attempts}
 local function finish(job, open, records, id, state, code, outcome, now, ttl, record, extra)
+  -- Everything this needs of the job, read once: the carried fields, then the Idempotency-Key
+  -- and the webhooks.
+  local v = redis.call('HMGET', job, F.tenant, F.request_id, F.request, F.submitted, F.deadline,
+    F.started, F.attempts, F.idem, F.webhooks, F.wait)
   redis.call('HSET', job, F.state, state, F.code, code, F.outcome, outcome, F.finished, now,
     unpack(extra or {}))
   -- A job with an Idempotency-Key is kept at least as long as the key (set at submit for the
   -- deadline plus the TTL), so a replay of the key always finds the job it names.
   local keep = tonumber(ttl)
-  local kept = redis.call('HMGET', job, F.idem, F.deadline)
-  if kept[1] and kept[1] ~= '' then
+  if v[8] and v[8] ~= '' then
     local t = redis.call('TIME')
-    local left = (tonumber(kept[2]) or 0) + keep
+    local left = (tonumber(v[5]) or 0) + keep
       - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
     keep = math.max(keep, left)
   end
@@ -35,18 +43,22 @@ local function finish(job, open, records, id, state, code, outcome, now, ttl, re
   if record == '1' then
     redis.call('XADD', records, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
   end
-  local wh = redis.call('HGET', job, F.webhooks)
-  if wh and wh ~= '' then
+  if v[9] and v[9] ~= '' then
     redis.call('XADD', notify_stream, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
   end
   redis.call('ZREM', open, id)
   ended[#ended + 1] = id
-  local values = redis.call('HMGET', job, unpack(DONE_FIELDS))
-  local flat = {}
-  for i = 1, #DONE_FIELDS do
-    if values[i] then
-      flat[#flat + 1] = DONE_FIELDS[i]
-      flat[#flat + 1] = values[i]
+  -- Only a job its submitter waits for is carried (the message goes to every gateway).
+  if not v[10] then
+    ended_jobs[#ended_jobs + 1] = ''
+    return
+  end
+  carried = carried + 1
+  local flat = {F.id, id, F.state, state, F.code, code, F.outcome, outcome, F.finished, now}
+  for i = 1, #CARRIED do
+    if v[i] then
+      flat[#flat + 1] = CARRIED[i]
+      flat[#flat + 1] = v[i]
     end
   end
   ended_jobs[#ended_jobs + 1] = cjson.encode(flat)
@@ -56,6 +68,10 @@ local function publish_done(done)
     local cmd, channel = string.match(done, '^(%u+) (.+)$')
     -- ' \n': a reader of an older release, which splits the whole message on spaces, still finds
     -- every id (and no id in the rest).
-    redis.call(cmd, channel, table.concat(ended, ' ') .. ' \n' .. table.concat(ended_jobs, '\n'))
+    if carried > 0 then
+      redis.call(cmd, channel, table.concat(ended, ' ') .. ' \n' .. table.concat(ended_jobs, '\n'))
+    else
+      redis.call(cmd, channel, table.concat(ended, ' '))
+    end
   end
 end
