@@ -24,18 +24,17 @@ local notify_stream = KEYS[#KEYS]
 -- code, outcome and finish time: what a client reads, JobRecord).
 local CARRIED = {F.tenant, F.request_id, F.request, F.submitted, F.deadline, F.started, F.attempts}
 local function finish(job, open, records, id, state, code, outcome, now, ttl, record, extra)
-  -- Everything this needs of the job, read once: the carried fields, then the Idempotency-Key
-  -- and the webhooks.
-  local v = redis.call('HMGET', job, F.tenant, F.request_id, F.request, F.submitted, F.deadline,
-    F.started, F.attempts, F.idem, F.webhooks, F.wait)
+  -- What this needs of every job, in one read: its Idempotency-Key, deadline, webhooks and
+  -- whether its submitter waits (then the carried fields are read too, below).
+  local v = redis.call('HMGET', job, F.idem, F.deadline, F.webhooks, F.wait)
   redis.call('HSET', job, F.state, state, F.code, code, F.outcome, outcome, F.finished, now,
     unpack(extra or {}))
   -- A job with an Idempotency-Key is kept at least as long as the key (set at submit for the
   -- deadline plus the TTL), so a replay of the key always finds the job it names.
   local keep = tonumber(ttl)
-  if v[8] and v[8] ~= '' then
+  if v[1] and v[1] ~= '' then
     local t = redis.call('TIME')
-    local left = (tonumber(v[5]) or 0) + keep
+    local left = (tonumber(v[2]) or 0) + keep
       - (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
     keep = math.max(keep, left)
   end
@@ -43,22 +42,23 @@ local function finish(job, open, records, id, state, code, outcome, now, ttl, re
   if record == '1' then
     redis.call('XADD', records, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
   end
-  if v[9] and v[9] ~= '' then
+  if v[3] and v[3] ~= '' then
     redis.call('XADD', notify_stream, '*', F.event, R.finished, unpack(redis.call('HGETALL', job)))
   end
   redis.call('ZREM', open, id)
   ended[#ended + 1] = id
   -- Only a job its submitter waits for is carried (the message goes to every gateway).
-  if not v[10] then
+  if not v[4] then
     ended_jobs[#ended_jobs + 1] = ''
     return
   end
   carried = carried + 1
+  local c = redis.call('HMGET', job, unpack(CARRIED))
   local flat = {F.id, id, F.state, state, F.code, code, F.outcome, outcome, F.finished, now}
   for i = 1, #CARRIED do
-    if v[i] then
+    if c[i] then
       flat[#flat + 1] = CARRIED[i]
-      flat[#flat + 1] = v[i]
+      flat[#flat + 1] = c[i]
     end
   end
   ended_jobs[#ended_jobs + 1] = cjson.encode(flat)
