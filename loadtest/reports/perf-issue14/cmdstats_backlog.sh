@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cmdstats.sh BIN_DIR OUT: Redis commands per job (INFO commandstats of a private Redis) in a
+# cmdstats_backlog.sh BIN_DIR OUT [JOBS]: Redis commands per job (INFO commandstats of a private Redis) in a
 # Prefer: wait steady run.
 set -euo pipefail
 bin="$1"; out="$2"; mkdir -p "$out"
@@ -9,7 +9,7 @@ rp=$!
 trap 'kill $rp 2>/dev/null || true' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 python3 "$(dirname "$0")/../../bench/loadtest/run.py" --bin-dir "$bin" --redis-url "redis://127.0.0.1:$port" --scenario backlog --workers 1 \
-  --concurrency 50 --latency 0 --provider estimate --jobs 20000 --clients 50 --runs 1 --out-dir "$out" --name backlog >"$out/run.log" 2>&1 || true
+  --concurrency 50 --latency 0 --provider estimate --jobs "${3:-20000}" --clients 50 --runs 1 --out-dir "$out" --name backlog >"$out/run.log" 2>&1 || true
 redis-cli -p "$port" INFO commandstats > "$out/commandstats.txt"
 python3 - "$out" <<'PY'
 import json, sys, re
