@@ -8,7 +8,7 @@
 //! ["id","…","state",…]      or an empty line for a job nobody waits for
 //! ```
 //!
-//! Only jobs whose submitter waits for them (`Prefer: wait`, the hash's `w` field) are carried:
+//! Only jobs whose submitter waits for them (`Prefer: wait`, the hash's `wt` field) are carried:
 //! the message goes to every gateway, and carrying every job cost Redis about 4 µs of I/O per job
 //! per subscriber in a backlog drain. A message that carries no job is the first line alone.
 //!

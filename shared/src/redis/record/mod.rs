@@ -88,7 +88,7 @@ fields! {
     WEBHOOKS = webhooks: "wh",
     /// `1` when the submitter waits for the job (`Prefer: wait`): its completion message carries
     /// the job (absent otherwise).
-    WAIT = wait: "w",
+    WAIT = wait: "wt",
     /// Traced jobs: the gateway span's W3C trace context, `traceparent[ tracestate]` (absent when
     /// the gateway does not export traces); `start.lua` hands it to the worker.
     TRACE = trace: "tc",

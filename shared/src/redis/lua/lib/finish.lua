@@ -8,7 +8,7 @@
 --   if that is later: as long as the key lives), appends a `finished` event to the records stream when
 --   `record` is '1', and takes the job out of its tenant's open jobs. The id is published by
 --   publish_done(channel), once per script call, with every job this call ended: the ids
---   separated by spaces; when a job's submitter waits for it (its `w` field), then a space, a
+--   separated by spaces; when a job's submitter waits for it (its `wt` field), then a space, a
 --   newline and one line per job in the same order: the job as it ended (a JSON list of field,
 --   value…: what a client reads), or an empty line for a job nobody waits for
 --   (shared/src/redis/record/done.rs). The waiting gateway answers from it without a read.
