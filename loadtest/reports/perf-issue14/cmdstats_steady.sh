@@ -10,7 +10,7 @@ rp=$!
 trap 'kill $rp 2>/dev/null || true' EXIT
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 python3 "$(dirname "$0")/../../bench/loadtest/run.py" --bin-dir "$bin" --redis-url "redis://127.0.0.1:$port" --scenario steady --workers 1 \
-  --concurrency 200 --latency 150-250 --rate "$rate" --duration "$duration" --mode wait --runs 1 --out-dir "$out" --name steady >"$out/run.log" 2>&1 || true
+  --concurrency 200 --latency 150-250 --rate "$rate" --duration "$duration" --mode wait --runs 1 --targets routeq --out-dir "$out" --name steady >"$out/run.log" 2>&1 || true
 redis-cli -p "$port" INFO commandstats > "$out/commandstats.txt"
 python3 - "$out" <<'PY'
 import json, sys, re
