@@ -19,20 +19,36 @@ async fn spawn() -> TestGateway {
     TestGateway::start(|_| {}).await
 }
 
-/// Acts as a worker would: takes the next entry and completes it with `code`.
-async fn complete_next(app: &TestGateway, state: JobState, code: Code) -> String {
+/// Reads up to `count` new entries of the jobs stream as consumer `consumer` of the workers'
+/// group (made first if missing), as a worker would.
+async fn read_entries(
+    app: &TestGateway,
+    consumer: &str,
+    count: usize,
+) -> Vec<redis::streams::StreamId> {
     let store = app.store();
     store.ensure_group().await.expect("group");
     let mut conn = app.redis().await;
     let opts = redis::streams::StreamReadOptions::default()
-        .group(Keys::GROUP, "test-worker")
-        .count(1);
+        .group(Keys::GROUP, consumer)
+        .count(count);
     let reply: redis::streams::StreamReadReply = conn
         .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
         .await
         .expect("read");
-    let entry = &reply.keys[0].ids[0];
-    let job = QueueEntry::decode(entry).expect("a job entry");
+    reply
+        .keys
+        .into_iter()
+        .next()
+        .map(|k| k.ids)
+        .unwrap_or_default()
+}
+
+/// Acts as a worker would: takes the next entry and completes it with `code`.
+async fn complete_next(app: &TestGateway, state: JobState, code: Code) -> String {
+    let store = app.store();
+    let entries = read_entries(app, "test-worker", 1).await;
+    let job = QueueEntry::decode(&entries[0]).expect("a job entry");
     let started = store
         .start_batch(store.keys(), &[job.delivered()], "test-worker", now_ms())
         .await
@@ -509,17 +525,8 @@ async fn cancel_a_queued_job_then_it_reads_as_cancelled() {
     let id2 = v["id"].as_str().expect("id").to_string();
     // The worker stand-in takes entries in order: the cancelled one first (skipped), then ours.
     let store = app.store();
-    store.ensure_group().await.expect("group");
-    let mut conn = app.redis().await;
-    let opts = redis::streams::StreamReadOptions::default()
-        .group(Keys::GROUP, "w")
-        .count(10);
-    let reply: redis::streams::StreamReadReply = conn
-        .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
+    let entries: Vec<QueueEntry> = read_entries(&app, "w", 10)
         .await
-        .expect("read");
-    let entries: Vec<QueueEntry> = reply.keys[0]
-        .ids
         .iter()
         .map(|e| QueueEntry::decode(e).expect("a job entry"))
         .collect();
@@ -1043,16 +1050,8 @@ async fn a_queued_job_is_stored_once_and_start_hands_over_the_request() {
     let (status, _, v) = body(res).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     let store = app.store();
-    store.ensure_group().await.expect("group");
-    let mut conn = app.redis().await;
-    let opts = redis::streams::StreamReadOptions::default()
-        .group(Keys::GROUP, "w")
-        .count(10);
-    let reply: redis::streams::StreamReadReply = conn
-        .xread_options(&[store.keys().jobs_stream()], &[">"], &opts)
-        .await
-        .expect("read");
-    let raw = &reply.keys[0].ids[0];
+    let entries = read_entries(&app, "w", 10).await;
+    let raw = &entries[0];
     let mut names: Vec<&str> = raw.map.keys().map(String::as_str).collect();
     names.sort_unstable();
     use routeq_shared::redis::record::f;
