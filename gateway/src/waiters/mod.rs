@@ -143,19 +143,28 @@ impl Waiters {
     /// Wakes the waiters of every job a completion message names, handing each the job as the
     /// message carried it.
     fn wake(&self, payload: &str) {
-        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if slots.is_empty() {
-            return;
-        }
-        for (id, line) in DoneMessage::parse(payload).entries() {
-            if let Some(slot) = slots.get(id) {
-                if let Some(job) = line.and_then(|l| decode_done_job(id, l))
-                    && job.state.is_terminal()
-                {
-                    let _ = slot.ended.set(job);
-                }
-                slot.notify.notify_waiters();
+        // The slots this message names, taken under the lock; the jobs are decoded after it, so
+        // requests arming or leaving a wait are not held up by JSON.
+        let named: Vec<_> = {
+            let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            if slots.is_empty() {
+                return;
             }
+            DoneMessage::parse(payload)
+                .entries()
+                .filter_map(|(id, line)| {
+                    let slot = slots.get(id)?;
+                    Some((id, line, slot.notify.clone(), slot.ended.clone()))
+                })
+                .collect()
+        };
+        for (id, line, notify, ended) in named {
+            if let Some(job) = line.and_then(|l| decode_done_job(id, l))
+                && job.state.is_terminal()
+            {
+                let _ = ended.set(job);
+            }
+            notify.notify_waiters();
         }
     }
 

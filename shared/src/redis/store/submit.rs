@@ -19,6 +19,51 @@ pub struct SubmitCall {
     args: [String; 13],
 }
 
+/// The KEYS and ARGV of one submit script call, in `lua/submit.lua`'s order: the partition's
+/// three keys and two arguments, then each job's four keys and thirteen arguments.
+struct Layout<'a> {
+    shared_keys: [String; 3],
+    head_args: [String; 2],
+    calls: &'a [&'a SubmitCall],
+}
+
+impl Layout<'_> {
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let each = self.calls.iter().flat_map(|c| c.keys.iter());
+        self.shared_keys.iter().chain(each).map(String::as_str)
+    }
+
+    fn args(&self) -> impl Iterator<Item = &str> {
+        let each = self.calls.iter().flat_map(|c| c.args.iter());
+        self.head_args.iter().chain(each).map(String::as_str)
+    }
+
+    fn invocation(&self) -> ::redis::ScriptInvocation<'static> {
+        let mut inv = scripts().submit.prepare_invoke();
+        for k in self.keys() {
+            inv.key(k);
+        }
+        for a in self.args() {
+            inv.arg(a);
+        }
+        inv
+    }
+
+    /// One status per job, in order; anything else is an unexpected reply.
+    fn decode(&self, replies: Vec<(i64, String)>) -> Result<Vec<Submitted>, StoreError> {
+        if replies.len() != self.calls.len() {
+            return Err(StoreError::Reply(crate::redis::scripts::ReplyError {
+                script: "submit",
+                reply: format!("{} statuses for {} jobs", replies.len(), self.calls.len()),
+            }));
+        }
+        Ok(replies
+            .into_iter()
+            .map(Submitted::decode)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
 impl JobStore {
     /// Accepts a job: one script that checks the idempotency key and the caps, appends the
     /// stream entry and writes the record. Idempotent by job id: sent twice (a retry after a
@@ -30,12 +75,8 @@ impl JobStore {
     ) -> Result<Submitted, StoreError> {
         let call = self.prepare_submit(job).await?;
         let mut out = self.submit_calls(&[&call], max_backlog).await?;
-        out.pop().ok_or_else(|| {
-            StoreError::Reply(crate::redis::scripts::ReplyError {
-                script: "submit",
-                reply: "no status".into(),
-            })
-        })
+        // submit_calls answers one status per job: exactly one here.
+        Ok(out.remove(0))
     }
 
     /// Accepts several jobs of one partition in one script call (they are taken in order, each
@@ -45,38 +86,12 @@ impl JobStore {
         calls: &[&SubmitCall],
         max_backlog: u64,
     ) -> Result<Vec<Submitted>, StoreError> {
-        let Some(first) = calls.first() else {
+        if calls.is_empty() {
             return Ok(Vec::new());
-        };
-        debug_assert!(calls.iter().all(|c| c.partition == first.partition));
-        let k = self.keys.partition(first.partition);
-        let mut inv = scripts().submit.prepare_invoke();
-        inv.key(k.jobs_stream())
-            .key(k.records_stream())
-            .key(k.deadlines());
-        for c in calls {
-            for key in &c.keys {
-                inv.key(key);
-            }
         }
-        inv.arg(self.share(max_backlog)).arg(self.recording.flag());
-        for c in calls {
-            for a in &c.args {
-                inv.arg(a);
-            }
-        }
+        let layout = self.layout(calls, max_backlog);
         let mut conn = self.conn.clone();
-        let replies: Vec<(i64, String)> = inv.invoke_async(&mut conn).await?;
-        if replies.len() != calls.len() {
-            return Err(StoreError::Reply(crate::redis::scripts::ReplyError {
-                script: "submit",
-                reply: format!("{} statuses for {} jobs", replies.len(), calls.len()),
-            }));
-        }
-        Ok(replies
-            .into_iter()
-            .map(Submitted::decode)
-            .collect::<Result<_, _>>()?)
+        layout.decode(layout.invocation().invoke_async(&mut conn).await?)
     }
 
     /// Like [`JobStore::submit`], on `conn` (a connection of its own: WAIT holds its connection
@@ -91,61 +106,49 @@ impl JobStore {
         timeout_ms: u64,
     ) -> Result<(Submitted, u64), StoreError> {
         let call = self.prepare_submit(job).await?;
-        let k = self.keys.partition(call.partition);
-        let keys: Vec<String> = [k.jobs_stream(), k.records_stream(), k.deadlines()]
-            .into_iter()
-            .chain(call.keys.iter().cloned())
-            .collect();
-        let mut args = vec![
-            self.share(max_backlog).to_string(),
-            self.recording.flag().to_string(),
-        ];
-        args.extend(call.args.iter().cloned());
-        let script = &scripts().submit;
-        let eval = |pipe: &mut ::redis::Pipeline| {
-            pipe.cmd("EVALSHA")
-                .arg(script.get_hash())
-                .arg(keys.len())
-                .arg(&keys)
-                .arg(&args)
-                .cmd("WAIT")
-                .arg(replicas)
-                .arg(timeout_ms);
-        };
-        let one = |r: Vec<(i64, String)>| -> Result<Submitted, StoreError> {
-            let status = r.into_iter().next().ok_or_else(|| {
-                StoreError::Reply(crate::redis::scripts::ReplyError {
-                    script: "submit",
-                    reply: "no status".into(),
-                })
-            })?;
-            Ok(Submitted::decode(status)?)
-        };
+        let calls = [&call];
+        let layout = self.layout(&calls, max_backlog);
+        let keys: Vec<&str> = layout.keys().collect();
+        let args: Vec<&str> = layout.args().collect();
         let mut pipe = ::redis::pipe();
-        eval(&mut pipe);
+        pipe.cmd("EVALSHA")
+            .arg(scripts().submit.get_hash())
+            .arg(keys.len())
+            .arg(&keys)
+            .arg(&args)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout_ms);
         let mut c = conn.clone();
         let reply: ::redis::RedisResult<(Vec<(i64, String)>, u64)> = pipe.query_async(&mut c).await;
-        match reply {
-            Ok((submitted, acked)) => Ok((one(submitted)?, acked)),
+        let (statuses, acked) = match reply {
+            Ok(r) => r,
             Err(e)
                 if e.kind() == ::redis::ErrorKind::Server(::redis::ServerErrorKind::NoScript) =>
             {
                 // The script cache is empty (Redis restarted): load it by running it once, then
                 // wait for the replicas (the submit is idempotent by job id).
-                let mut inv = script.prepare_invoke();
-                for k in &keys {
-                    inv.key(k);
-                }
-                for a in &args {
-                    inv.arg(a);
-                }
-                let submitted = one(inv.invoke_async(&mut c).await?)?;
-                let mut pipe = ::redis::pipe();
-                eval(&mut pipe);
+                let statuses = layout.invocation().invoke_async(&mut c).await?;
                 let (_, acked): (Vec<(i64, String)>, u64) = pipe.query_async(&mut c).await?;
-                Ok((submitted, acked))
+                (statuses, acked)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((layout.decode(statuses)?.remove(0), acked))
+    }
+
+    fn layout<'a>(&self, calls: &'a [&'a SubmitCall], max_backlog: u64) -> Layout<'a> {
+        let k = self
+            .keys
+            .partition(calls.first().map_or(0, |c| c.partition));
+        debug_assert!(calls.iter().all(|c| c.partition == k.index()));
+        Layout {
+            shared_keys: [k.jobs_stream(), k.records_stream(), k.deadlines()],
+            head_args: [
+                self.share(max_backlog).to_string(),
+                self.recording.flag().to_string(),
+            ],
+            calls,
         }
     }
 
