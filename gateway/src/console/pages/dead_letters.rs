@@ -12,7 +12,7 @@ use routeq_shared::redis::deadletters::DeadLetters;
 use routeq_shared::redis::scripts::{Purged, Replayed};
 use serde::Deserialize;
 
-use super::{CsrfForm, actor, done, paused, unavailable, viewer};
+use super::{CsrfForm, actor, done, shown, unavailable, viewer};
 use crate::console::Console;
 use crate::console::html::{csrf_field, esc, page, when};
 
@@ -50,14 +50,7 @@ pub async fn dead_letters(State(c): State<Console>, headers: HeaderMap) -> Respo
         );
     }
     body.push_str("</table>");
-    Html(page(
-        "Dead letters",
-        "Dead letters",
-        Some(&s.csrf),
-        paused(&c).await,
-        &body,
-    ))
-    .into_response()
+    shown(&c, &s, "Dead letters", "Dead letters", &body).await
 }
 
 pub async fn dead_letter(
@@ -95,14 +88,7 @@ pub async fn dead_letter(
         esc(&serde_json::to_string_pretty(&d).unwrap_or_default()),
         f = csrf_field(&s.csrf)
     );
-    Html(page(
-        "Dead letter",
-        "Dead letters",
-        Some(&s.csrf),
-        paused(&c).await,
-        &body,
-    ))
-    .into_response()
+    shown(&c, &s, "Dead letter", "Dead letters", &body).await
 }
 
 pub async fn replay(

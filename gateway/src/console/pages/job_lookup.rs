@@ -4,14 +4,14 @@ use std::fmt::Write;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use routeq_shared::Code;
 use routeq_shared::admin::jobs;
 use serde::Deserialize;
 
-use super::{paused, unavailable, viewer};
+use super::{shown, unavailable, viewer};
 use crate::console::Console;
-use crate::console::html::{esc, page, when};
+use crate::console::html::{esc, when};
 
 #[derive(Deserialize)]
 pub struct JobQuery {
@@ -104,5 +104,5 @@ pub async fn jobs(
             }
         }
     }
-    Html(page("Jobs", "Jobs", Some(&s.csrf), paused(&c).await, &body)).into_response()
+    shown(&c, &s, "Jobs", "Jobs", &body).await
 }

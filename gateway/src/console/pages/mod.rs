@@ -119,6 +119,11 @@ fn unavailable(e: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// A signed-in viewer's page: the navigation with the pause switch as it is now, then `body`.
+async fn shown(c: &Console, s: &Session, title: &str, active: &str, body: &str) -> Response {
+    Html(page(title, active, Some(&s.csrf), paused(c).await, body)).into_response()
+}
+
 async fn paused(c: &Console) -> Option<bool> {
     let conn = c.app.store.connection();
     pause::get(&conn, c.app.store.keys())

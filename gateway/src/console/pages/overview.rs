@@ -6,14 +6,13 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use routeq_shared::Code;
 use routeq_shared::admin::stats;
 use routeq_shared::job::now_ms;
 
-use super::{paused, unavailable, viewer};
+use super::{shown, unavailable, viewer};
 use crate::console::Console;
-use crate::console::html::page;
 
 /// The overview as JSON (polled by the overview page): `routeq_shared::admin::stats::overview`
 /// plus the tenants' open jobs.
@@ -96,12 +95,5 @@ pub async fn overview(State(c): State<Console>, headers: HeaderMap) -> Response 
          <h2>Tenants (with a queue cap)</h2><table><thead><tr><th>tenant</th><th>unfinished jobs</th></tr></thead><tbody id=\"tenants\"></tbody></table>",
     );
     let _ = write!(body, "<script>{OVERVIEW_JS}</script>");
-    Html(page(
-        "Overview",
-        "Overview",
-        Some(&s.csrf),
-        paused(&c).await,
-        &body,
-    ))
-    .into_response()
+    shown(&c, &s, "Overview", "Overview", &body).await
 }

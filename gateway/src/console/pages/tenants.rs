@@ -11,7 +11,7 @@ use routeq_shared::admin::stats;
 use routeq_shared::redis::apikeys::{ApiKeys, valid_tenant};
 use serde::Deserialize;
 
-use super::{CsrfForm, actor, done, paused, unavailable, viewer};
+use super::{CsrfForm, actor, done, shown, unavailable, viewer};
 use crate::console::Console;
 use crate::console::html::{csrf_field, esc, page, when};
 
@@ -68,14 +68,7 @@ pub async fn tenants(State(c): State<Console>, headers: HeaderMap) -> Response {
          <label>max queued <input name=\"max_queued\" value=\"0\" size=\"6\"></label> <button id=\"create\">Create</button></form>",
         csrf_field(&s.csrf)
     );
-    Html(page(
-        "Tenants & keys",
-        "Tenants & keys",
-        Some(&s.csrf),
-        paused(&c).await,
-        &body,
-    ))
-    .into_response()
+    shown(&c, &s, "Tenants & keys", "Tenants & keys", &body).await
 }
 
 #[derive(Deserialize)]
